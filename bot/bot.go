@@ -1,0 +1,97 @@
+package bot
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/togather-foundation/togather-chatops/ops"
+)
+
+// StatusReader reads the observed state of an environment.
+type StatusReader interface {
+	Status(ctx context.Context, env string) (ops.EnvStatus, error)
+}
+
+// Options configure a Bot.
+type Options struct {
+	Environments []string // known environment names
+	Authorizer   *Authorizer
+	Auditor      Auditor
+	Status       StatusReader
+	Logger       zerolog.Logger
+	Now          func() time.Time
+}
+
+// Bot answers commands. It is safe for concurrent use.
+type Bot struct {
+	envs   []string
+	authz  *Authorizer
+	audit  Auditor
+	status StatusReader
+	log    zerolog.Logger
+	now    func() time.Time
+}
+
+// New returns a Bot.
+func New(o Options) *Bot {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Bot{envs: o.Environments, authz: o.Authorizer, audit: o.Auditor, status: o.Status, log: o.Logger, now: o.Now}
+}
+
+// readOnly permissions may run while the audit log cannot be written: the
+// on-call engineer must still see what is going on.
+var readOnly = map[string]bool{"status": true, "history": true, "locks": true, "snapshot.list": true, "incident.list": true}
+
+// HandleCommand parses and runs one command, replying to the requester. The
+// returned error is for the log: the requester has already been told.
+func (b *Bot) HandleCommand(ctx context.Context, req Request, rw Responder) error {
+	res := Parse(req.Text, b.envs)
+	switch {
+	case res.Ignore:
+		return nil
+	case res.Command == nil:
+		return rw.Reply(ctx, Textf(res.Reply))
+	}
+	cmd := *res.Command
+	if cmd.Name == NameHelp {
+		return rw.Reply(ctx, b.help(ctx, req.User, cmd))
+	}
+	perm := cmd.Permission()
+	allowed, why := b.authz.Decide(ctx, req.User, perm, cmd.Env)
+	if err := b.record(ctx, req, perm, cmd.Env, allowed, why); err != nil && allowed && !readOnly[perm] {
+		b.log.Error().Err(err).Str("user", req.User).Str("action", perm).Msg("audit log write failed; refusing")
+		return rw.Reply(ctx, Textf(":warning: The audit log cannot be written right now, so `"+perm+"` is refused. Read-only commands still work; check the bot's database."))
+	}
+	if !allowed {
+		return rw.Reply(ctx, Textf(":no_entry: "+why))
+	}
+	switch cmd.Name {
+	case NameStatus:
+		return b.handleStatus(ctx, cmd, rw)
+	default:
+		return rw.Reply(ctx, Textf(fmt.Sprintf(":construction: `%s` is understood but not available yet in this version of the bot. Until it ships, use the terminal or Togather's scripts.", perm)))
+	}
+}
+
+func (b *Bot) record(ctx context.Context, req Request, perm, env string, allowed bool, why string) error {
+	d := Allowed
+	if !allowed {
+		d = Denied
+	}
+	err := b.audit.Audit(ctx, AuditEntry{At: b.now(), Actor: req.User, Action: perm, Environment: env, Decision: d, Detail: why})
+	if err != nil {
+		return fmt.Errorf("audit %s by %s: %w", perm, req.User, err)
+	}
+	return nil
+}
+
+// HandleAction handles a button press. No button of this version starts
+// anything yet, so every press is answered as inactive rather than ignored.
+func (b *Bot) HandleAction(ctx context.Context, req Request, rw Responder) error {
+	return rw.Reply(ctx, Textf(":information_source: This button is no longer active. Run the command again to get a fresh one."))
+}

@@ -1,0 +1,96 @@
+// Package ops is the deploy domain of togather-chatops: environments and their
+// blue/green slots, container and health state, status and drift, and (later)
+// pre-flight checks and the deploy/rollback state machine. It knows nothing of
+// Slack, Docker or SQL: it declares the small ports it needs and adapters in
+// ops/docker, ops/caddy and ops/pg implement them.
+package ops
+
+import (
+	"fmt"
+	"time"
+)
+
+// Slot is one of the two blue/green slots of an environment.
+type Slot string
+
+// The two slots.
+const (
+	Blue  Slot = "blue"
+	Green Slot = "green"
+)
+
+// Valid reports whether s names a known slot.
+func (s Slot) Valid() bool { return s == Blue || s == Green }
+
+// Other returns the opposite slot; an invalid slot has no opposite and
+// returns itself.
+func (s Slot) Other() Slot {
+	switch s {
+	case Blue:
+		return Green
+	case Green:
+		return Blue
+	}
+	return s
+}
+
+// ParseSlot turns a name into a Slot.
+func ParseSlot(name string) (Slot, error) {
+	s := Slot(name)
+	if !s.Valid() {
+		return "", fmt.Errorf("unknown slot %q (want blue or green)", name)
+	}
+	return s, nil
+}
+
+// Slots lists the slots in display order.
+var Slots = []Slot{Blue, Green}
+
+// SlotSpec is how one slot of an environment is run and reached.
+type SlotSpec struct {
+	Container string // container name, e.g. togather-server-blue
+	HostPort  int    // host port bound on 127.0.0.1, e.g. 8081
+	HealthURL string // e.g. http://127.0.0.1:8081/health
+}
+
+// Environment is the plain description of one deploy target, built from
+// configuration in cmd.
+type Environment struct {
+	Name  string
+	Slots map[Slot]SlotSpec
+}
+
+// ContainerInfo is what an Engine reports about one container.
+type ContainerInfo struct {
+	Name         string
+	ID           string
+	Exists       bool   // false when no container of that name exists
+	State        string // Docker state: created, running, restarting, exited, paused, dead
+	Running      bool
+	Image        string // the image reference the container was created from
+	ImageID      string // content-addressable image id (sha256:...)
+	Labels       map[string]string
+	RestartCount int
+	StartedAt    time.Time
+}
+
+// ContainerSpec is everything needed to create one slot container.
+type ContainerSpec struct {
+	Name          string
+	Image         string
+	Env           []string // KEY=VALUE, applied after EnvFile
+	EnvFile       string   // path of a KEY=VALUE file read on the bot's host; empty for none
+	HostPort      int      // bound on 127.0.0.1
+	ContainerPort int      // defaults to 8080
+	Labels        map[string]string
+	RestartPolicy string // "no", "always", "unless-stopped", "on-failure"
+	Network       string // empty for the engine's default
+}
+
+// ContainerStats is one sample of a running container's resource use.
+type ContainerStats struct {
+	CPUPercent float64 // of all host CPUs, 0–100
+	MemPercent float64 // of the container's memory limit, 0–100
+	MemUsage   uint64  // bytes, page cache excluded
+	MemLimit   uint64  // bytes
+}

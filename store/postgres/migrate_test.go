@@ -1,0 +1,122 @@
+package postgres_test
+
+import (
+	"context"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/togather-foundation/togather-chatops/internal/testenv"
+	"github.com/togather-foundation/togather-chatops/store/postgres"
+)
+
+// latestVersion is the highest migration number in migrations/.
+func latestVersion(t *testing.T) uint {
+	t.Helper()
+	files, err := filepath.Glob("migrations/*.up.sql")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no up migrations found (%v)", err)
+	}
+	var latest uint
+	for _, f := range files {
+		prefix, _, _ := strings.Cut(filepath.Base(f), "_")
+		v, err := strconv.ParseUint(prefix, 10, 64)
+		if err != nil {
+			t.Fatalf("migration %s: %v", f, err)
+		}
+		latest = max(latest, uint(v))
+	}
+	return latest
+}
+
+// tables reports which of names exist in the database at dsn.
+func tables(t *testing.T, dsn string, names ...string) map[string]bool {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	exist := make(map[string]bool)
+	for _, n := range names {
+		var ok bool
+		if err := conn.QueryRow(t.Context(), `SELECT to_regclass($1) IS NOT NULL`, n).Scan(&ok); err != nil {
+			t.Fatal(err)
+		}
+		exist[n] = ok
+	}
+	return exist
+}
+
+func TestMigrations(t *testing.T) {
+	dsn := testenv.Postgres(t)
+	ctx := t.Context()
+	latest := latestVersion(t)
+
+	steps := []struct {
+		name      string
+		run       func() error
+		version   uint
+		hasTables bool
+	}{
+		{"fresh", func() error { return nil }, 0, false},
+		{"up", func() error { return postgres.MigrateUp(ctx, dsn) }, latest, true},
+		{"up again", func() error { return postgres.MigrateUp(ctx, dsn) }, latest, true},
+		{"down", func() error { return postgres.MigrateDown(ctx, dsn) }, 0, false},
+		{"down again", func() error { return postgres.MigrateDown(ctx, dsn) }, 0, false},
+		{"one step up", func() error { return postgres.MigrateSteps(ctx, dsn, 1) }, 1, true},
+		{"one step down", func() error { return postgres.MigrateSteps(ctx, dsn, -1) }, 0, false},
+		{"up after down", func() error { return postgres.MigrateUp(ctx, dsn) }, latest, true},
+	}
+	for _, step := range steps {
+		if err := step.run(); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		version, dirty, err := postgres.MigrationVersion(ctx, dsn)
+		if err != nil {
+			t.Fatalf("%s: version: %v", step.name, err)
+		}
+		if version != step.version || dirty {
+			t.Errorf("%s: version = %d, dirty %v; want %d, clean", step.name, version, dirty, step.version)
+		}
+		got := tables(t, dsn, "audit_log", "processed_envelopes", postgres.MigrationsTable, "schema_migrations")
+		want := map[string]bool{
+			"audit_log":              step.hasTables,
+			"processed_envelopes":    step.hasTables,
+			postgres.MigrationsTable: true,
+			"schema_migrations":      false, // left to the application
+		}
+		for name, exists := range want {
+			if got[name] != exists {
+				t.Errorf("%s: table %s exists = %v, want %v", step.name, name, got[name], exists)
+			}
+		}
+	}
+}
+
+func TestMigrateErrors(t *testing.T) {
+	dsn := testenv.Postgres(t)
+	cancelled, cancel := context.WithCancel(t.Context())
+	cancel()
+
+	if err := postgres.MigrateUp(t.Context(), "host=127.0.0.1 user=postgres"); err == nil {
+		t.Error("MigrateUp with a keyword/value DSN: got nil error")
+	}
+	if err := postgres.MigrateUp(cancelled, dsn); err == nil {
+		t.Error("MigrateUp with a cancelled context: got nil error")
+	}
+	if tables(t, dsn, "audit_log")["audit_log"] {
+		t.Error("a failed MigrateUp created audit_log")
+	}
+
+	latest := latestVersion(t)
+	if err := postgres.MigrateSteps(t.Context(), dsn, int(latest)+1); err == nil {
+		t.Errorf("MigrateSteps(%d) with %d migrations: got nil error", latest+1, latest)
+	}
+	if version, dirty, err := postgres.MigrationVersion(t.Context(), dsn); err != nil || version != latest || dirty {
+		t.Errorf("after too many steps: version = %d, %v, %v; want %d, clean", version, dirty, err, latest)
+	}
+}

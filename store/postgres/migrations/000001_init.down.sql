@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS processed_envelopes;
+DROP TABLE IF EXISTS audit_log;
