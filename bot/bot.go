@@ -25,14 +25,18 @@ type Options struct {
 	Now          func() time.Time
 }
 
+// handler runs one parsed, authorised command.
+type handler func(ctx context.Context, cmd Command, rw Responder) error
+
 // Bot answers commands. It is safe for concurrent use.
 type Bot struct {
-	envs   []string
-	authz  *Authorizer
-	audit  Auditor
-	status StatusReader
-	log    zerolog.Logger
-	now    func() time.Time
+	handlers map[Name]handler
+	envs     []string
+	authz    *Authorizer
+	audit    Auditor
+	status   StatusReader
+	log      zerolog.Logger
+	now      func() time.Time
 }
 
 // New returns a Bot.
@@ -40,7 +44,9 @@ func New(o Options) *Bot {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Bot{envs: o.Environments, authz: o.Authorizer, audit: o.Auditor, status: o.Status, log: o.Logger, now: o.Now}
+	b := &Bot{envs: o.Environments, authz: o.Authorizer, audit: o.Auditor, status: o.Status, log: o.Logger, now: o.Now}
+	b.handlers = map[Name]handler{NameStatus: b.handleStatus}
+	return b
 }
 
 // readOnly permissions may run while the audit log cannot be written: the
@@ -70,12 +76,11 @@ func (b *Bot) HandleCommand(ctx context.Context, req Request, rw Responder) erro
 	if !allowed {
 		return rw.Reply(ctx, Textf(":no_entry: "+why))
 	}
-	switch cmd.Name {
-	case NameStatus:
-		return b.handleStatus(ctx, cmd, rw)
-	default:
+	h, ok := b.handlers[cmd.Name]
+	if !ok {
 		return rw.Reply(ctx, Textf(fmt.Sprintf(":construction: `%s` is understood but not available yet in this version of the bot. Until it ships, use the terminal or Togather's scripts.", perm)))
 	}
+	return h(ctx, cmd, rw)
 }
 
 func (b *Bot) record(ctx context.Context, req Request, perm, env string, allowed bool, why string) error {

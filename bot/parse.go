@@ -276,21 +276,23 @@ func (p *parser) command() (*Command, *parseError) {
 	}
 	if len(p.pos) > 0 {
 		msg := fmt.Sprintf("too many arguments for %s: %s", label, p.echo(strings.Join(p.pos, " ")))
-		if p.gaveValueFlag() {
-			msg += ` (quote a value with spaces: --reason "two words")`
+		if f := p.lastValueFlag(); f != "" {
+			msg += fmt.Sprintf(` (quote a value with spaces: --%s "two words")`, f)
 		}
 		return nil, &parseError{msg: msg, usage: usage}
 	}
 	return c, nil
 }
 
-func (p *parser) gaveValueFlag() bool {
-	for _, f := range p.flags {
-		if f.hasValue {
-			return true
+// lastValueFlag names the last flag given a value, the likely culprit when
+// words are left over; "" if none was.
+func (p *parser) lastValueFlag() string {
+	for i := len(p.flags) - 1; i >= 0; i-- {
+		if p.flags[i].hasValue {
+			return p.flags[i].name
 		}
 	}
-	return false
+	return ""
 }
 
 // sub takes the subcommand (or db action) from the positionals.

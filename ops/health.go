@@ -45,7 +45,7 @@ type Health struct {
 	Version    string        `json:"version,omitempty"`
 	GitCommit  string        `json:"git_commit,omitempty"`
 	Slot       string        `json:"slot,omitempty"`
-	Checks     []HealthCheck `json:"checks,omitempty"` // sorted by name
+	Checks     []HealthCheck `json:"checks,omitempty"`  // sorted by name
 	Problem    string        `json:"problem,omitempty"` // why the status is Unreachable or Invalid
 	Latency    time.Duration `json:"latency"`
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -199,7 +200,7 @@ func (a *Adapter) toJob(evt socketmode.Event, received time.Time) (job, bool) {
 	switch data := evt.Data.(type) {
 	case slack.SlashCommand:
 		return job{kind: "command", received: received,
-			req:     bot.Request{ID: env, User: data.UserID, Channel: data.ChannelID, Text: data.Text, At: received},
+			req:     bot.Request{ID: env, User: data.UserID, Channel: data.ChannelID, Text: unescape.Replace(data.Text), At: received},
 			respond: a.responder(data.ChannelID, data.UserID, data.ResponseURL),
 		}, true
 	case slack.InteractionCallback:
@@ -220,6 +221,10 @@ func (a *Adapter) toJob(evt socketmode.Event, received time.Time) (job, bool) {
 	}
 	return job{}, false
 }
+
+// unescape undoes Slack's escaping of the three characters it escapes in
+// user text, so a reason like "db & cache" is stored as typed.
+var unescape = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")
 
 func (a *Adapter) worker(ctx context.Context) {
 	defer a.wg.Done()

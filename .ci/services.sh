@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs (from Debian, when missing) and starts the services the tests and
+# the demo need: PostgreSQL and Caddy; checks the Docker engine answers.
+# Idempotent: a second run is a fast no-op.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
+command -v caddy >/dev/null 2>&1 || need+=(caddy)
+command -v pg_dump >/dev/null 2>&1 || need+=(postgresql-client)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "services: installing ${need[*]} from Debian"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+bash .ci/postgres.sh
+
+if ! caddy version >/dev/null 2>&1; then
+  echo "services: caddy is installed but does not run" >&2
+  exit 1
+fi
+
+if ! docker info >/dev/null 2>&1 && ! curl -fsS --unix-socket /var/run/docker.sock http://localhost/_ping >/dev/null 2>&1; then
+  echo "services: the Docker engine does not answer on /var/run/docker.sock" >&2
+  exit 1
+fi
+echo "services: PostgreSQL, Caddy and Docker are ready"

@@ -1,0 +1,249 @@
+// Package app is the composition root of togather-chatops: it turns one
+// Config into running parts (store, adapters, bot, Slack connection, HTTP
+// endpoint) and runs them. It is shaped so tests can drive a whole bot
+// without OS signals: New, then Run until the context ends.
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+
+	"github.com/togather-foundation/togather-chatops/bot"
+	bslack "github.com/togather-foundation/togather-chatops/bot/slack"
+	"github.com/togather-foundation/togather-chatops/internal/config"
+	"github.com/togather-foundation/togather-chatops/ops"
+	"github.com/togather-foundation/togather-chatops/ops/caddy"
+	"github.com/togather-foundation/togather-chatops/ops/docker"
+	"github.com/togather-foundation/togather-chatops/store/postgres"
+)
+
+// groupCacheTTL is how long user-group membership is trusted.
+const groupCacheTTL = 5 * time.Minute
+
+// Options configure an App beyond its Config.
+type Options struct {
+	Logger zerolog.Logger
+	Now    func() time.Time
+}
+
+// App is a wired bot.
+type App struct {
+	cfg      *config.Config
+	log      zerolog.Logger
+	store    *postgres.Store
+	adapter  *bslack.Adapter
+	registry *prometheus.Registry
+	ops      *Ops
+	listener net.Listener
+	ready    atomic.Bool
+}
+
+// New migrates the store, opens it and wires every part. Close releases what
+// New opened if Run is never called.
+func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	a = &App{cfg: cfg, log: o.Logger, registry: prometheus.NewRegistry()}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	if err := postgres.MigrateUp(ctx, cfg.Secrets.DatabaseURL); err != nil {
+		return nil, fmt.Errorf("migrate the bot's store: %w", err)
+	}
+	if a.store, err = postgres.Open(ctx, cfg.Secrets.DatabaseURL); err != nil {
+		return nil, err
+	}
+	if a.ops, err = NewOps(cfg); err != nil {
+		return nil, err
+	}
+	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := bslack.NewMetrics(a.registry)
+
+	var roles []bot.Role
+	for _, r := range cfg.Roles {
+		roles = append(roles, bot.Role{Name: r.Name, Users: r.Users, Groups: r.Groups, Commands: r.Commands, Environments: r.Environments})
+	}
+	groups := &lateGroups{}
+	b := bot.New(bot.Options{
+		Environments: cfg.EnvironmentNames(),
+		Authorizer:   bot.NewAuthorizer(roles, groups, groupCacheTTL, o.Now),
+		Auditor:      a.store,
+		Status:       a.ops,
+		Logger:       o.Logger,
+		Now:          o.Now,
+	})
+	a.adapter = bslack.New(bslack.Options{
+		AppToken:       cfg.Secrets.SlackAppToken,
+		BotToken:       cfg.Secrets.SlackBotToken,
+		APIURL:         cfg.Slack.APIURL,
+		PingInterval:   cfg.Slack.PingInterval,
+		Workers:        cfg.Slack.Workers,
+		CommandTimeout: cfg.Slack.CommandTimeout,
+		EnvelopeTTL:    cfg.Store.EnvelopeTTL,
+		Handler:        b,
+		Deduper:        a.store,
+		Metrics:        metrics,
+		Logger:         o.Logger.With().Str("component", "slack").Logger(),
+		Now:            o.Now,
+	})
+	groups.r = a.adapter
+	if a.listener, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
+		return nil, fmt.Errorf("listen for /metrics on %s: %w", cfg.HTTP.Listen, err)
+	}
+	return a, nil
+}
+
+// lateGroups breaks the wiring cycle between the authorizer, which needs a
+// group resolver, and the Slack adapter, which provides one and needs the bot.
+type lateGroups struct{ r bot.GroupResolver }
+
+func (l *lateGroups) GroupMembers(ctx context.Context, id string) ([]string, error) {
+	return l.r.GroupMembers(ctx, id)
+}
+
+// Ops is the operations service with the adapters it owns.
+type Ops struct {
+	*ops.Service
+	engines []*docker.Engine
+}
+
+// NewOps builds the operations service of every configured environment: one
+// Docker client per distinct host and one Caddy proxy per environment. The
+// terminal commands use it without Slack or the store.
+func NewOps(cfg *config.Config) (*Ops, error) {
+	o := &Ops{}
+	engines := map[string]*docker.Engine{}
+	var targets []ops.Target
+	for _, name := range cfg.EnvironmentNames() {
+		env, _ := cfg.Environment(name)
+		eng, ok := engines[env.DockerHost]
+		if !ok {
+			var err error
+			if eng, err = docker.New(env.DockerHost); err != nil {
+				o.Close()
+				return nil, fmt.Errorf("environment %s: docker host %s: %w", name, env.DockerHost, err)
+			}
+			engines[env.DockerHost] = eng
+			o.engines = append(o.engines, eng)
+		}
+		oe := OpsEnvironment(env)
+		ports := map[ops.Slot]int{}
+		for s, spec := range oe.Slots {
+			ports[s] = spec.HostPort
+		}
+		targets = append(targets, ops.Target{Env: oe, Engine: eng, Proxy: caddy.New(env.Caddy.AdminURL, env.Caddy.Caddyfile, ports)})
+	}
+	o.Service = ops.NewService(ops.HTTPProber{}, targets...)
+	return o, nil
+}
+
+// Close releases the Docker clients.
+func (o *Ops) Close() {
+	for _, e := range o.engines {
+		_ = e.Close()
+	}
+	o.engines = nil
+}
+
+// OpsEnvironment converts an environment's configuration to the plain values
+// ops works with.
+func OpsEnvironment(env config.Environment) ops.Environment {
+	oe := ops.Environment{Name: env.Name, Slots: map[ops.Slot]ops.SlotSpec{}}
+	for _, s := range env.Slots.All() {
+		oe.Slots[ops.Slot(s.Name)] = ops.SlotSpec{Container: s.Container, HostPort: s.HostPort, HealthURL: s.HealthURL}
+	}
+	return oe
+}
+
+// Addr is the address of the HTTP endpoint (/metrics, /healthz).
+func (a *App) Addr() string { return a.listener.Addr().String() }
+
+// Run serves until ctx ends, then drains in-flight requests and closes
+// everything.
+func (a *App) Run(ctx context.Context) error {
+	defer a.Close()
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", a.healthz)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(a.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error().Err(err).Msg("http endpoint stopped")
+		}
+	}()
+	go a.pruneEnvelopes(ctx)
+	a.ready.Store(true)
+	a.log.Info().Str("http", a.Addr()).Strs("environments", a.cfg.EnvironmentNames()).Msg("togather-chatops serving")
+	err := a.adapter.Run(ctx)
+	a.ready.Store(false)
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutCtx)
+	return err
+}
+
+func (a *App) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	status := map[string]any{"serving": a.ready.Load(), "slack_connections": a.adapter.Opens()}
+	code := http.StatusOK
+	if err := a.store.Pool().Ping(ctx); err != nil {
+		status["store"] = "unreachable"
+		code = http.StatusServiceUnavailable
+	} else {
+		status["store"] = "ok"
+	}
+	if !a.ready.Load() {
+		code = http.StatusServiceUnavailable
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(status)
+}
+
+// pruneEnvelopes forgets expired envelope ids every hour.
+func (a *App) pruneEnvelopes(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if n, err := a.store.PruneEnvelopes(ctx, now); err != nil {
+				a.log.Warn().Err(err).Msg("pruning processed envelopes failed")
+			} else if n > 0 {
+				a.log.Debug().Int64("pruned", n).Msg("pruned processed envelopes")
+			}
+		}
+	}
+}
+
+// Close releases the store, the Docker clients and the listener. It is safe
+// to call more than once.
+func (a *App) Close() {
+	if a.listener != nil {
+		_ = a.listener.Close()
+	}
+	if a.ops != nil {
+		a.ops.Close()
+	}
+	if a.store != nil {
+		a.store.Close()
+		a.store = nil
+	}
+}

@@ -1,0 +1,456 @@
+// Package config holds togather-chatops' one configuration: a YAML file for
+// everything that is not secret, plus secrets read from the environment.
+//
+// Only cmd loads it (Load, then LoadSecrets, then Validate) and hands plain
+// values to the packages it wires. Keys written in the file are taken as
+// written; keys left out get the defaults documented in
+// deploy/config.example.yaml. Printing goes through Redacted, which never
+// shows a secret value.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	// Embedded so the deploy window's time zone loads on hosts and
+	// containers without /usr/share/zoneinfo.
+	_ "time/tzdata"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration of the bot.
+type Config struct {
+	// Timezone is the IANA zone of the team: deploy windows, holidays and
+	// freezes are read in it.
+	Timezone     string                 `yaml:"timezone"`
+	Slack        Slack                  `yaml:"slack"`
+	Store        Store                  `yaml:"store"`
+	HTTP         HTTP                   `yaml:"http"`
+	Channels     Channels               `yaml:"channels"`
+	Environments map[string]Environment `yaml:"environments"`
+	Roles        []Role                 `yaml:"roles"`
+	Policy       Policy                 `yaml:"policy"`
+	Alerts       Alerts                 `yaml:"alerts"`
+
+	// Secrets come from the environment (LoadSecrets), never from the file.
+	Secrets Secrets `yaml:"-"`
+
+	loc *time.Location
+}
+
+// Slack configures the Slack connection.
+type Slack struct {
+	// APIURL is the Web API base URL; it always ends with "/".
+	APIURL         string        `yaml:"api_url"`
+	PingInterval   time.Duration `yaml:"ping_interval"`
+	Workers        int           `yaml:"workers"`
+	CommandTimeout time.Duration `yaml:"command_timeout"`
+	// OncallGroup is the user-group ID (S…) mentioned when paging; optional.
+	OncallGroup string `yaml:"oncall_group"`
+}
+
+// Store configures the bot's own PostgreSQL store.
+type Store struct {
+	// EnvelopeTTL is how long delivered Slack envelope IDs are remembered
+	// for de-duplication.
+	EnvelopeTTL time.Duration `yaml:"envelope_ttl"`
+}
+
+// HTTP configures the listener for /metrics, /healthz and /alertmanager.
+type HTTP struct {
+	Listen string `yaml:"listen"`
+	// AllowPublic permits a non-loopback Listen address.
+	AllowPublic bool `yaml:"allow_public"`
+}
+
+// Channels holds the Slack channel IDs the bot posts to.
+type Channels struct {
+	Deploys        string `yaml:"deploys"`
+	AlertsWarning  string `yaml:"alerts_warning"`
+	AlertsCritical string `yaml:"alerts_critical"`
+	Incidents      string `yaml:"incidents"`
+	Announcements  string `yaml:"announcements"`
+}
+
+// Environment is one deployment target: a Docker host running the blue and
+// green slots behind Caddy.
+type Environment struct {
+	// Name is the key under environments (set by Parse).
+	Name       string `yaml:"-"`
+	DockerHost string `yaml:"docker_host"`
+	// Image is the image reference template; it contains {version}.
+	Image string `yaml:"image"`
+	// EnvFile is the app's env file on the host.
+	EnvFile string `yaml:"env_file"`
+	// DatabaseURLVar names the variable in EnvFile holding the app database URL.
+	DatabaseURLVar string `yaml:"database_url_var"`
+	// StateFile is the scripts' deployment-state.json, kept in sync.
+	StateFile     string `yaml:"state_file"`
+	Network       string `yaml:"network"`
+	RestartPolicy string `yaml:"restart_policy"`
+	// PublicURL is what verification through the proxy requests; optional.
+	PublicURL  string       `yaml:"public_url"`
+	Caddy      Caddy        `yaml:"caddy"`
+	Slots      Slots        `yaml:"slots"`
+	Migrations Migrations   `yaml:"migrations"`
+	Snapshots  Snapshots    `yaml:"snapshots"`
+	Policy     DeployPolicy `yaml:"policy"`
+}
+
+// Caddy locates the proxy of one environment.
+type Caddy struct {
+	AdminURL  string `yaml:"admin_url"`
+	Caddyfile string `yaml:"caddyfile"`
+}
+
+// Slots are the two app slots of one environment.
+type Slots struct {
+	Blue  Slot `yaml:"blue"`
+	Green Slot `yaml:"green"`
+}
+
+// Slot is one app container.
+type Slot struct {
+	// Name is "blue" or "green" (set by Parse).
+	Name      string `yaml:"-"`
+	Container string `yaml:"container"`
+	HostPort  int    `yaml:"host_port"`
+	HealthURL string `yaml:"health_url"`
+}
+
+// Migrations says where the database migrations of a release are found: a
+// directory on the bot's host, or a path inside the release image. Both
+// empty means the environment runs no migrations.
+type Migrations struct {
+	Dir       string `yaml:"dir"`
+	ImagePath string `yaml:"image_path"`
+}
+
+// Snapshots configures pre-deploy database snapshots.
+type Snapshots struct {
+	Dir           string `yaml:"dir"`
+	RetentionDays int    `yaml:"retention_days"`
+}
+
+// DeployPolicy is the deploy policy of one environment.
+type DeployPolicy struct {
+	RequireApproval bool `yaml:"require_approval"`
+	// Approvals is how many approvers, none of them the requester, are needed.
+	Approvals int `yaml:"approvals"`
+	// EnforceWindow makes the global deploy window, holidays and freezes
+	// apply to this environment.
+	EnforceWindow bool `yaml:"enforce_window"`
+	// AcceptDegraded lets a "degraded" /health pass the health gate.
+	AcceptDegraded bool `yaml:"accept_degraded"`
+	// HealthConsecutive is how many healthy answers in a row pass the gate.
+	HealthConsecutive int           `yaml:"health_consecutive"`
+	HealthTimeout     time.Duration `yaml:"health_timeout"`
+	// Bake is how long the new slot is observed before the deploy is done.
+	Bake         time.Duration `yaml:"bake"`
+	AutoRollback bool          `yaml:"auto_rollback"`
+	// Watch is how long after a deploy alerts offer its rollback.
+	Watch time.Duration `yaml:"watch"`
+}
+
+// Role grants commands in environments to Slack users and user groups.
+type Role struct {
+	Name string `yaml:"name"`
+	// Users are Slack user IDs (U… or W…).
+	Users []string `yaml:"users"`
+	// Groups are Slack user-group IDs (S…).
+	Groups []string `yaml:"groups"`
+	// Commands are permission patterns: a name from KnownPermissions, "x.*"
+	// or "*" (see PermissionMatches).
+	Commands []string `yaml:"commands"`
+	// Environments are environment names or "*".
+	Environments []string `yaml:"environments"`
+}
+
+// Policy is the team-wide deploy policy.
+type Policy struct {
+	DeployWindow DeployWindow `yaml:"deploy_window"`
+	// Holidays are dates (YYYY-MM-DD) with no deploy window.
+	Holidays []string `yaml:"holidays"`
+	Freezes  []Freeze `yaml:"freezes"`
+	// ApprovalTTL is how long an approval stays valid.
+	ApprovalTTL time.Duration `yaml:"approval_ttl"`
+}
+
+// DeployWindow is when deploys may run without an override.
+type DeployWindow struct {
+	// Days are lower-case three-letter weekdays (mon … sun).
+	Days []string `yaml:"days"`
+	// Start and End are HH:MM in the config's time zone; Start < End.
+	Start string `yaml:"start"`
+	End   string `yaml:"end"`
+	// Outside is "fail" (refuse without override) or "warn".
+	Outside string `yaml:"outside"`
+}
+
+// Freeze is a period in which deploys need an override.
+type Freeze struct {
+	// From and To are YYYY-MM-DDTHH:MM in the config's time zone.
+	From   string `yaml:"from"`
+	To     string `yaml:"to"`
+	Reason string `yaml:"reason"`
+}
+
+// Alerts is reserved for alert rules; only an empty mapping is accepted.
+type Alerts struct{}
+
+// Formats of the policy's dates and times.
+const (
+	clockLayout  = "15:04"
+	dateLayout   = "2006-01-02"
+	freezeLayout = "2006-01-02T15:04"
+)
+
+// Load reads and parses the configuration file at path (see Parse).
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes a YAML configuration and applies defaults. Syntax errors,
+// unknown keys and wrongly typed values make it fail with a *DecodeError
+// naming each path and line. Any other problem is left to Validate, so the
+// returned Config may still be invalid.
+func Parse(data []byte) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, syntaxError(err)
+	}
+	if len(root.Content) == 0 {
+		return nil, &DecodeError{Problems: []Problem{{Message: "the file is empty"}}}
+	}
+	doc := indexDocument(&root)
+
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	c := &Config{}
+	if err := dec.Decode(c); err != nil {
+		return nil, doc.decodeError(err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, &DecodeError{Problems: []Problem{{Message: "the file holds more than one YAML document"}}}
+	}
+
+	c.applyDefaults(doc.present)
+	return c, nil
+}
+
+// applyDefaults fills every key absent from the document (present holds the
+// paths of the keys it has) and normalises what needs it.
+func (c *Config) applyDefaults(present map[string]bool) {
+	d := defaulter(present)
+	setDefault(d, "timezone", &c.Timezone, "America/Toronto")
+	setDefault(d, "slack.api_url", &c.Slack.APIURL, "https://slack.com/api/")
+	if c.Slack.APIURL != "" && !strings.HasSuffix(c.Slack.APIURL, "/") {
+		c.Slack.APIURL += "/"
+	}
+	setDefault(d, "slack.ping_interval", &c.Slack.PingInterval, 30*time.Second)
+	setDefault(d, "slack.workers", &c.Slack.Workers, 16)
+	setDefault(d, "slack.command_timeout", &c.Slack.CommandTimeout, 2*time.Minute)
+	setDefault(d, "store.envelope_ttl", &c.Store.EnvelopeTTL, 24*time.Hour)
+	setDefault(d, "http.listen", &c.HTTP.Listen, "127.0.0.1:9102")
+
+	w := &c.Policy.DeployWindow
+	setDefault(d, "policy.deploy_window.days", &w.Days, []string{"tue", "wed", "thu"})
+	setDefault(d, "policy.deploy_window.start", &w.Start, "10:00")
+	setDefault(d, "policy.deploy_window.end", &w.End, "14:00")
+	setDefault(d, "policy.deploy_window.outside", &w.Outside, "fail")
+	setDefault(d, "policy.approval_ttl", &c.Policy.ApprovalTTL, 30*time.Minute)
+
+	for name, env := range c.Environments {
+		env.applyDefaults(d, name)
+		c.Environments[name] = env
+	}
+	if loc, err := time.LoadLocation(c.Timezone); err == nil {
+		c.loc = loc
+	}
+}
+
+// retentionDays is the default snapshot retention per environment name.
+var retentionDays = map[string]int{"development": 1, "staging": 7, "production": 30}
+
+func (e *Environment) applyDefaults(d defaulter, name string) {
+	e.Name = name
+	p := "environments." + name + "."
+	setDefault(d, p+"docker_host", &e.DockerHost, "unix:///var/run/docker.sock")
+	setDefault(d, p+"image", &e.Image, "togather-server:{version}")
+	setDefault(d, p+"env_file", &e.EnvFile, "/opt/togather/.env."+name)
+	setDefault(d, p+"database_url_var", &e.DatabaseURLVar, "DATABASE_URL")
+	setDefault(d, p+"state_file", &e.StateFile, "/opt/togather/src/deploy/config/deployment-state.json")
+	setDefault(d, p+"network", &e.Network, "togather-network")
+	setDefault(d, p+"restart_policy", &e.RestartPolicy, "unless-stopped")
+	setDefault(d, p+"caddy.admin_url", &e.Caddy.AdminURL, "http://localhost:2019")
+	setDefault(d, p+"caddy.caddyfile", &e.Caddy.Caddyfile, "/etc/caddy/Caddyfile")
+
+	for _, s := range []struct {
+		slot *Slot
+		name string
+		port int
+	}{{&e.Slots.Blue, "blue", 8081}, {&e.Slots.Green, "green", 8082}} {
+		sp := p + "slots." + s.name + "."
+		s.slot.Name = s.name
+		setDefault(d, sp+"container", &s.slot.Container, "togather-server-"+s.name)
+		setDefault(d, sp+"host_port", &s.slot.HostPort, s.port)
+		setDefault(d, sp+"health_url", &s.slot.HealthURL, fmt.Sprintf("http://127.0.0.1:%d/health", s.slot.HostPort))
+	}
+
+	if !d[p+"migrations"] {
+		e.Migrations.ImagePath = "/app/migrations"
+	}
+	setDefault(d, p+"snapshots.dir", &e.Snapshots.Dir, "/var/lib/togather/db-snapshots")
+	retention, ok := retentionDays[name]
+	if !ok {
+		retention = 7
+	}
+	setDefault(d, p+"snapshots.retention_days", &e.Snapshots.RetentionDays, retention)
+
+	pp := p + "policy."
+	production := name == "production"
+	setDefault(d, pp+"require_approval", &e.Policy.RequireApproval, production)
+	setDefault(d, pp+"approvals", &e.Policy.Approvals, 1)
+	setDefault(d, pp+"enforce_window", &e.Policy.EnforceWindow, production)
+	setDefault(d, pp+"health_consecutive", &e.Policy.HealthConsecutive, 3)
+	setDefault(d, pp+"health_timeout", &e.Policy.HealthTimeout, 60*time.Second)
+	setDefault(d, pp+"bake", &e.Policy.Bake, 10*time.Minute)
+	setDefault(d, pp+"auto_rollback", &e.Policy.AutoRollback, true)
+	setDefault(d, pp+"watch", &e.Policy.Watch, 30*time.Minute)
+}
+
+// defaulter is the set of key paths present in the document.
+type defaulter map[string]bool
+
+// setDefault gives *field its default unless the document has the key at path.
+func setDefault[T any](d defaulter, path string, field *T, def T) {
+	if !d[path] {
+		*field = def
+	}
+}
+
+// Location is the team's time zone: Timezone loaded, or UTC when it does
+// not load (a problem Validate reports).
+func (c *Config) Location() *time.Location {
+	if c.loc != nil {
+		return c.loc
+	}
+	if loc, err := time.LoadLocation(c.Timezone); err == nil {
+		return loc
+	}
+	return time.UTC
+}
+
+// EnvironmentNames returns the environment names in alphabetical order.
+func (c *Config) EnvironmentNames() []string {
+	names := make([]string, 0, len(c.Environments))
+	for name := range c.Environments {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Environment returns the environment called name.
+func (c *Config) Environment(name string) (Environment, bool) {
+	e, ok := c.Environments[name]
+	return e, ok
+}
+
+// ImageRef is the image reference of a version: Image with {version}
+// replaced.
+func (e Environment) ImageRef(version string) string {
+	return strings.ReplaceAll(e.Image, "{version}", version)
+}
+
+// All returns the slots, blue first.
+func (s Slots) All() []Slot {
+	return []Slot{s.Blue, s.Green}
+}
+
+// Get returns the slot called name ("blue" or "green").
+func (s Slots) Get(name string) (Slot, bool) {
+	for _, slot := range s.All() {
+		if slot.Name == name {
+			return slot, true
+		}
+	}
+	return Slot{}, false
+}
+
+// weekdays maps the accepted day names.
+var weekdays = map[string]time.Weekday{
+	"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday, "wed": time.Wednesday,
+	"thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday,
+}
+
+// Weekdays returns the window's days; invalid names are left out.
+func (w DeployWindow) Weekdays() []time.Weekday {
+	var days []time.Weekday
+	for _, d := range w.Days {
+		if wd, ok := weekdays[d]; ok {
+			days = append(days, wd)
+		}
+	}
+	return days
+}
+
+// Bounds returns the window's start and end as offsets from midnight; ok is
+// false when either does not parse.
+func (w DeployWindow) Bounds() (start, end time.Duration, ok bool) {
+	s, err1 := time.Parse(clockLayout, w.Start)
+	e, err2 := time.Parse(clockLayout, w.End)
+	if err1 != nil || err2 != nil {
+		return 0, 0, false
+	}
+	midnight := time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC)
+	return s.Sub(midnight), e.Sub(midnight), true
+}
+
+// HolidayDates returns the holidays as midnights in the config's time zone;
+// entries that do not parse are left out.
+func (c *Config) HolidayDates() []time.Time {
+	var dates []time.Time
+	for _, h := range c.Policy.Holidays {
+		if t, err := time.ParseInLocation(dateLayout, h, c.Location()); err == nil {
+			dates = append(dates, t)
+		}
+	}
+	return dates
+}
+
+// FreezeRange is a freeze as instants.
+type FreezeRange struct {
+	From, To time.Time
+	Reason   string
+}
+
+// FreezeRanges returns the freezes in the config's time zone; entries that
+// do not parse are left out.
+func (c *Config) FreezeRanges() []FreezeRange {
+	var ranges []FreezeRange
+	for _, f := range c.Policy.Freezes {
+		from, err1 := time.ParseInLocation(freezeLayout, f.From, c.Location())
+		to, err2 := time.ParseInLocation(freezeLayout, f.To, c.Location())
+		if err1 == nil && err2 == nil {
+			ranges = append(ranges, FreezeRange{From: from, To: to, Reason: f.Reason})
+		}
+	}
+	return ranges
+}

@@ -1,0 +1,396 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"path"
+	"reflect"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Problem is one thing wrong with a configuration.
+type Problem struct {
+	// Path locates the value: "environments.production.slots.blue.health_url",
+	// "roles[0].users[1]", or a variable name such as "SLACK_BOT_TOKEN".
+	// Empty when the problem concerns the whole file.
+	Path    string
+	Message string
+}
+
+// String formats the problem as "path: message".
+func (p Problem) String() string {
+	if p.Path == "" {
+		return p.Message
+	}
+	return p.Path + ": " + p.Message
+}
+
+// KnownPermissions are the permission names roles may grant. The bot sets it
+// from its command table at wiring time; the default matches that table.
+var KnownPermissions = []string{
+	"help", "status", "preflight", "deploy", "rollback",
+	"snapshot.create", "snapshot.list", "snapshot.restore", "snapshot.prune", "snapshot.verify",
+	"history", "lock", "unlock", "unlock.force", "locks",
+	"incident.declare", "incident.update", "incident.sev", "incident.note", "incident.list",
+	"incident.resolve", "incident.report",
+	"maintenance.schedule", "maintenance.list", "maintenance.cancel", "maintenance.start", "maintenance.end",
+	"secrets.rotated",
+	"db.connections", "db.slow", "db.size", "db.unused-indexes", "db.analyze", "db.vacuum",
+	"approve",
+}
+
+// PermissionMatches reports whether a role's command pattern grants the
+// permission name: "*" grants all, "x.*" every name starting "x.", anything
+// else only itself.
+func PermissionMatches(pattern, name string) bool {
+	if pattern == "*" {
+		return true
+	}
+	if prefix, ok := strings.CutSuffix(pattern, ".*"); ok {
+		return strings.HasPrefix(name, prefix+".")
+	}
+	return pattern == name
+}
+
+// placeholder is the marker of a value nobody filled in.
+const placeholder = "CHANGE_ME"
+
+var (
+	envNameRE       = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+	channelRE       = regexp.MustCompile(`^[CGD][A-Z0-9]+$`)
+	userRE          = regexp.MustCompile(`^[UW][A-Z0-9]+$`)
+	groupRE         = regexp.MustCompile(`^S[A-Z0-9]+$`)
+	clockRE         = regexp.MustCompile(`^\d\d:\d\d$`)
+	envVarRE        = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	restartPolicies = []string{"no", "always", "unless-stopped", "on-failure"}
+)
+
+// Validate returns every problem of the configuration and its secrets, sorted
+// by path; none means it is usable. A value holding CHANGE_ME is reported
+// once, as a placeholder.
+func (c *Config) Validate() []Problem {
+	v := &validator{placeholders: map[string]bool{}}
+	walkStrings(reflect.ValueOf(*c), "", func(p, s string) {
+		if strings.Contains(s, placeholder) {
+			v.add(p, "still holds the "+placeholder+" placeholder")
+			v.placeholders[p] = true
+		}
+	})
+	c.Secrets.validate(v)
+
+	if v.required("timezone", c.Timezone) {
+		_, err := time.LoadLocation(c.Timezone)
+		v.check(err == nil, "timezone", "not a time zone (want an IANA name such as America/Toronto)")
+	}
+	c.Slack.validate(v)
+	v.positive("store.envelope_ttl", c.Store.EnvelopeTTL)
+	c.HTTP.validate(v)
+	c.Channels.validate(v)
+
+	if len(c.Environments) == 0 {
+		v.add("environments", "at least one environment is required")
+	}
+	taken := resources{}
+	for _, name := range c.EnvironmentNames() {
+		c.Environments[name].validate(v, "environments."+name, taken)
+	}
+	c.validateRoles(v)
+	c.Policy.validate(v)
+
+	sort.SliceStable(v.problems, func(i, j int) bool { return v.problems[i].Path < v.problems[j].Path })
+	return v.problems
+}
+
+// validator collects problems.
+type validator struct {
+	problems     []Problem
+	placeholders map[string]bool
+}
+
+func (v *validator) add(path, format string, args ...any) {
+	v.problems = append(v.problems, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+// check reports the formatted message at path when ok is false, unless the
+// value there is a placeholder (already reported).
+func (v *validator) check(ok bool, path, format string, args ...any) {
+	if !ok && !v.placeholders[path] {
+		v.add(path, format, args...)
+	}
+}
+
+func (v *validator) required(path, value string) bool {
+	v.check(value != "", path, "required")
+	return value != ""
+}
+
+func (v *validator) positive(path string, d time.Duration) {
+	v.check(d > 0, path, "must be a positive duration")
+}
+
+func (v *validator) httpURL(path, value string) {
+	if v.required(path, value) {
+		u, err := url.Parse(value)
+		v.check(err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "", path, "not a URL (want http:// or https://)")
+	}
+}
+
+func (v *validator) absPath(path, value string) {
+	if v.required(path, value) {
+		v.check(strings.HasPrefix(value, "/"), path, "must be an absolute path")
+	}
+}
+
+func (v *validator) pattern(re *regexp.Regexp, path, value, what string) {
+	if v.required(path, value) {
+		v.check(re.MatchString(value), path, "not %s", what)
+	}
+}
+
+func (s Slack) validate(v *validator) {
+	v.httpURL("slack.api_url", s.APIURL)
+	v.positive("slack.ping_interval", s.PingInterval)
+	v.check(s.Workers >= 1, "slack.workers", "must be at least 1")
+	v.positive("slack.command_timeout", s.CommandTimeout)
+	if s.OncallGroup != "" {
+		v.check(groupRE.MatchString(s.OncallGroup), "slack.oncall_group", "not a user-group ID (S…)")
+	}
+}
+
+func (h HTTP) validate(v *validator) {
+	if !v.required("http.listen", h.Listen) {
+		return
+	}
+	host, port, err := net.SplitHostPort(h.Listen)
+	if err != nil {
+		v.check(false, "http.listen", "not a host:port address")
+		return
+	}
+	v.check(validPort(port), "http.listen", "port %q out of range 1-65535", port)
+	if !h.AllowPublic {
+		ip := net.ParseIP(host)
+		v.check(host == "localhost" || (ip != nil && ip.IsLoopback()), "http.listen",
+			"not a loopback address (set http.allow_public: true to listen on %q)", host)
+	}
+}
+
+func validPort(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n >= 1 && n <= 65535
+}
+
+const channelWhat = "a channel ID (C…, G… or D…; the ID, not the name)"
+
+func (ch Channels) validate(v *validator) {
+	for _, f := range []struct{ key, id string }{
+		{"deploys", ch.Deploys},
+		{"alerts_warning", ch.AlertsWarning},
+		{"alerts_critical", ch.AlertsCritical},
+		{"incidents", ch.Incidents},
+		{"announcements", ch.Announcements},
+	} {
+		v.pattern(channelRE, "channels."+f.key, f.id, channelWhat)
+	}
+}
+
+func (e Environment) validate(v *validator, p string, taken resources) {
+	v.check(envNameRE.MatchString(e.Name), p, "environment name must match [a-z][a-z0-9-]*")
+	e.validateDockerHost(v, p+".docker_host")
+	if v.required(p+".image", e.Image) {
+		v.check(strings.Contains(e.Image, "{version}"), p+".image", "must contain {version}")
+	}
+	v.absPath(p+".env_file", e.EnvFile)
+	v.pattern(envVarRE, p+".database_url_var", e.DatabaseURLVar, "a variable name")
+	v.absPath(p+".state_file", e.StateFile)
+	v.required(p+".network", e.Network)
+	v.check(slices.Contains(restartPolicies, e.RestartPolicy), p+".restart_policy", "must be one of %s", strings.Join(restartPolicies, ", "))
+	if e.PublicURL != "" {
+		v.httpURL(p+".public_url", e.PublicURL)
+	}
+	v.httpURL(p+".caddy.admin_url", e.Caddy.AdminURL)
+	v.absPath(p+".caddy.caddyfile", e.Caddy.Caddyfile)
+
+	for _, s := range e.Slots.All() {
+		sp := p + ".slots." + s.Name
+		if v.required(sp+".container", s.Container) {
+			taken.claim(v, e.DockerHost, "container "+s.Container, sp+".container")
+		}
+		if s.HostPort < 1 || s.HostPort > 65535 {
+			v.check(false, sp+".host_port", "out of range 1-65535")
+		} else {
+			taken.claim(v, e.DockerHost, fmt.Sprintf("port %d", s.HostPort), sp+".host_port")
+		}
+		v.httpURL(sp+".health_url", s.HealthURL)
+	}
+
+	m := e.Migrations
+	v.check(m.Dir == "" || m.ImagePath == "", p+".migrations", "set dir or image_path, not both")
+	if m.Dir != "" {
+		v.absPath(p+".migrations.dir", m.Dir)
+	}
+	if m.ImagePath != "" {
+		v.absPath(p+".migrations.image_path", m.ImagePath)
+	}
+	v.absPath(p+".snapshots.dir", e.Snapshots.Dir)
+	v.check(e.Snapshots.RetentionDays >= 1, p+".snapshots.retention_days", "must be at least 1")
+
+	pol, pp := e.Policy, p+".policy"
+	if pol.RequireApproval {
+		v.check(pol.Approvals >= 1, pp+".approvals", "must be at least 1 when require_approval is true")
+	}
+	v.check(pol.HealthConsecutive >= 1, pp+".health_consecutive", "must be at least 1")
+	v.positive(pp+".health_timeout", pol.HealthTimeout)
+	v.positive(pp+".bake", pol.Bake)
+	v.positive(pp+".watch", pol.Watch)
+}
+
+// resources records which path first claimed a container name or host port
+// on a Docker host: slots, of one environment or of several sharing a host,
+// cannot share either.
+type resources map[[2]string]string
+
+func (r resources) claim(v *validator, dockerHost, what, path string) {
+	key := [2]string{dockerHost, what}
+	if first, ok := r[key]; ok {
+		v.check(false, path, "%s is also used by %s", what, first)
+		return
+	}
+	r[key] = path
+}
+
+func (e Environment) validateDockerHost(v *validator, p string) {
+	if !v.required(p, e.DockerHost) {
+		return
+	}
+	u, err := url.Parse(e.DockerHost)
+	switch {
+	case err != nil:
+		v.check(false, p, "not a URL")
+	case u.Scheme == "unix":
+		v.check(path.IsAbs(u.Path), p, "unix:// needs an absolute socket path")
+	case u.Scheme == "tcp" || u.Scheme == "ssh":
+		v.check(u.Host != "", p, "%s:// needs a host", u.Scheme)
+	default:
+		v.check(false, p, "scheme must be unix://, tcp:// or ssh://")
+	}
+}
+
+func (c *Config) validateRoles(v *validator) {
+	names := map[string]int{}
+	for i, r := range c.Roles {
+		p := fmt.Sprintf("roles[%d]", i)
+		if v.required(p+".name", r.Name) {
+			first, dup := names[r.Name]
+			v.check(!dup, p+".name", "duplicate of roles[%d]", first)
+			names[r.Name] = i
+		}
+		v.check(len(r.Users)+len(r.Groups) > 0, p, "grants nobody: list users or groups")
+		for j, u := range r.Users {
+			v.pattern(userRE, fmt.Sprintf("%s.users[%d]", p, j), u, "a user ID (U… or W…; the ID, not the name)")
+		}
+		for j, g := range r.Groups {
+			v.pattern(groupRE, fmt.Sprintf("%s.groups[%d]", p, j), g, "a user-group ID (S…; the ID, not the handle)")
+		}
+		v.check(len(r.Commands) > 0, p+".commands", "grants no command")
+		for j, cmd := range r.Commands {
+			v.check(knownPattern(cmd), fmt.Sprintf("%s.commands[%d]", p, j), "unknown command %q", cmd)
+		}
+		v.check(len(r.Environments) > 0, p+".environments", "grants no environment")
+		for j, env := range r.Environments {
+			_, ok := c.Environments[env]
+			v.check(ok || env == "*", fmt.Sprintf("%s.environments[%d]", p, j), "unknown environment %q", env)
+		}
+	}
+}
+
+// knownPattern reports whether a command pattern grants at least one known
+// permission and is "*", "x.*" or a known name.
+func knownPattern(pattern string) bool {
+	if pattern != "*" && !strings.HasSuffix(pattern, ".*") && !slices.Contains(KnownPermissions, pattern) {
+		return false
+	}
+	for _, name := range KnownPermissions {
+		if PermissionMatches(pattern, name) {
+			return true
+		}
+	}
+	return false
+}
+
+func (p Policy) validate(v *validator) {
+	w, wp := p.DeployWindow, "policy.deploy_window"
+	v.check(len(w.Days) > 0, wp+".days", "at least one day is required")
+	for i, d := range w.Days {
+		_, ok := weekdays[d]
+		v.check(ok, fmt.Sprintf("%s.days[%d]", wp, i), "not a day (mon, tue, wed, thu, fri, sat or sun)")
+	}
+	startOK, endOK := validClock(w.Start), validClock(w.End)
+	v.check(startOK, wp+".start", "not a time of day (HH:MM)")
+	v.check(endOK, wp+".end", "not a time of day (HH:MM)")
+	if startOK && endOK {
+		v.check(w.Start < w.End, wp+".end", "must be after start (%s)", w.Start)
+	}
+	v.check(w.Outside == "fail" || w.Outside == "warn", wp+".outside", "must be fail or warn")
+
+	for i, h := range p.Holidays {
+		_, err := time.Parse(dateLayout, h)
+		v.check(err == nil, fmt.Sprintf("policy.holidays[%d]", i), "not a date (YYYY-MM-DD)")
+	}
+	for i, f := range p.Freezes {
+		fp := fmt.Sprintf("policy.freezes[%d]", i)
+		from, errFrom := time.Parse(freezeLayout, f.From)
+		to, errTo := time.Parse(freezeLayout, f.To)
+		v.check(errFrom == nil, fp+".from", "not a date and time (YYYY-MM-DDTHH:MM)")
+		v.check(errTo == nil, fp+".to", "not a date and time (YYYY-MM-DDTHH:MM)")
+		if errFrom == nil && errTo == nil {
+			v.check(from.Before(to), fp+".to", "must be after from (%s)", f.From)
+		}
+		v.required(fp+".reason", f.Reason)
+	}
+	v.positive("policy.approval_ttl", p.ApprovalTTL)
+}
+
+func validClock(s string) bool {
+	_, err := time.Parse(clockLayout, s)
+	return err == nil && clockRE.MatchString(s)
+}
+
+// walkStrings calls fn with the path of every string in v, a value of the
+// Config tree, naming fields by their YAML keys.
+func walkStrings(v reflect.Value, p string, fn func(path, s string)) {
+	join := func(key string) string {
+		if p == "" {
+			return key
+		}
+		return p + "." + key
+	}
+	switch v.Kind() {
+	case reflect.String:
+		fn(p, v.String())
+	case reflect.Slice:
+		for i := range v.Len() {
+			walkStrings(v.Index(i), fmt.Sprintf("%s[%d]", p, i), fn)
+		}
+	case reflect.Map:
+		keys := v.MapKeys()
+		sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+		for _, k := range keys {
+			walkStrings(v.MapIndex(k), join(k.String()), fn)
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := range t.NumField() {
+			key, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+			if key == "" || key == "-" {
+				continue
+			}
+			walkStrings(v.Field(i), join(key), fn)
+		}
+	}
+}

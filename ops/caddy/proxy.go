@@ -1,0 +1,221 @@
+package caddy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/togather-foundation/togather-chatops/ops"
+)
+
+// Proxy is one environment's Caddy: its admin API and the Caddyfile it runs.
+type Proxy struct {
+	admin  string
+	path   string
+	ports  map[ops.Slot]int
+	client *http.Client
+	mu     sync.Mutex // serialises the read-load-save of Switch and Restore
+}
+
+// Option configures a Proxy.
+type Option func(*Proxy)
+
+// WithHTTPClient sets the client used for the admin API (default: one with
+// a 30 s timeout).
+func WithHTTPClient(c *http.Client) Option { return func(p *Proxy) { p.client = c } }
+
+// New returns the Proxy whose admin API is at adminURL (for example
+// http://localhost:2019) and whose configuration is the Caddyfile at
+// caddyfilePath; ports is each slot's upstream port. The Caddyfile must keep
+// its admin address: it is loaded whole, global options included.
+func New(adminURL, caddyfilePath string, ports map[ops.Slot]int, opts ...Option) *Proxy {
+	p := &Proxy{
+		admin:  strings.TrimSuffix(adminURL, "/"),
+		path:   caddyfilePath,
+		ports:  maps.Clone(ports),
+		client: &http.Client{Timeout: 30 * time.Second},
+	}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
+}
+
+// LiveSlot returns the slot, and its port, that the Caddyfile sends traffic
+// to. A block without X-Togather-Slot header takes the slot of its port; a
+// header naming another slot than the port's, or a port of no slot, is
+// ErrDrift.
+func (p *Proxy) LiveSlot(context.Context) (ops.Slot, int, error) {
+	src, err := os.ReadFile(p.path)
+	if err != nil {
+		return "", 0, fmt.Errorf("read caddyfile: %w", err)
+	}
+	b, err := Parse(src)
+	if err != nil {
+		return "", 0, fmt.Errorf("%s: %w", p.path, err)
+	}
+	portSlot, known := SlotForPort(p.ports, b.Port)
+	switch {
+	case !known:
+		return "", 0, fmt.Errorf("%s: %w: upstream port %d belongs to no slot (blue %d, green %d); switch to a slot to fix it",
+			p.path, ErrDrift, b.Port, p.ports[ops.Blue], p.ports[ops.Green])
+	case b.Slot != "" && b.Slot != portSlot:
+		return "", 0, fmt.Errorf("%s: %w: %s says %s but upstream port %d is %s's; switch to a slot to make them agree",
+			p.path, ErrDrift, slotHeader, b.Slot, b.Port, portSlot)
+	}
+	return portSlot, b.Port, nil
+}
+
+// Switch sends traffic to slot: it rewrites the slot block to the slot's
+// port, has Caddy load the result and, only once Caddy has accepted it,
+// saves it over the Caddyfile. It returns the Caddyfile as it was, for
+// Restore. When Caddy rejects the configuration the error carries Caddy's
+// message and the file is left untouched.
+func (p *Proxy) Switch(ctx context.Context, slot ops.Slot) (previous []byte, err error) {
+	port, ok := p.ports[slot]
+	if !ok {
+		return nil, fmt.Errorf("switch: no port configured for slot %q", slot)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	previous, err = os.ReadFile(p.path)
+	if err != nil {
+		return nil, fmt.Errorf("switch: read caddyfile: %w", err)
+	}
+	next, err := Rewrite(previous, slot, port)
+	if err != nil {
+		return nil, fmt.Errorf("switch to %s: %w", slot, err)
+	}
+	if err := p.apply(ctx, next); err != nil {
+		return nil, fmt.Errorf("switch to %s: %w", slot, err)
+	}
+	return previous, nil
+}
+
+// Restore has Caddy load previous (as returned by Switch) and, once it is
+// accepted, saves it over the Caddyfile.
+func (p *Proxy) Restore(ctx context.Context, previous []byte) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.apply(ctx, previous); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	return nil
+}
+
+// apply loads caddyfile, then saves it.
+func (p *Proxy) apply(ctx context.Context, caddyfile []byte) error {
+	if err := p.Load(ctx, caddyfile); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(p.path, caddyfile); err != nil {
+		return fmt.Errorf("caddy runs the new configuration but saving it failed, so the file still holds the old one: %w", err)
+	}
+	return nil
+}
+
+// Load replaces Caddy's running configuration with caddyfile (POST /load,
+// adapted by Caddy). It returns once Caddy serves the new configuration.
+func (p *Proxy) Load(ctx context.Context, caddyfile []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.admin+"/load", bytes.NewReader(caddyfile))
+	if err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
+	req.Header.Set("Content-Type", "text/caddyfile")
+	if err := p.do(req); err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
+	return nil
+}
+
+// Ping checks that the admin API answers.
+func (p *Proxy) Ping(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.admin+"/config/", nil)
+	if err != nil {
+		return fmt.Errorf("ping: %w", err)
+	}
+	if err := p.do(req); err != nil {
+		return fmt.Errorf("ping: %w", err)
+	}
+	return nil
+}
+
+// do sends req to the admin API and turns any status but 200 into an error
+// carrying Caddy's message.
+func (p *Proxy) do(req *http.Request) error {
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return fmt.Errorf("read admin response: %w", err)
+	}
+	if resp.StatusCode == http.StatusOK {
+		return nil
+	}
+	msg := strings.TrimSpace(string(body))
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		msg = e.Error
+	}
+	return fmt.Errorf("caddy admin answered %s: %s", resp.Status, msg)
+}
+
+// writeFileAtomic replaces the file at path (following symlinks) with data,
+// keeping its permission bits: a temporary file in the same directory is
+// written, synced and renamed over it, then the directory is synced.
+func writeFileAtomic(path string, data []byte) (err error) {
+	path, err = filepath.EvalSymlinks(path)
+	if err != nil {
+		return err
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	if err = f.Chmod(info.Mode().Perm()); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
