@@ -110,6 +110,11 @@ func BuildTestapp(ctx context.Context, cli *client.Client, version, mode string)
 	if err := readBuild(resp.Body); err != nil {
 		return "", fmt.Errorf("build image %s: %w", ref, err)
 	}
+	if err == nil && img.ID != "" {
+		// The image the tag named before is now dangling; if a container
+		// still uses it the engine refuses, and RemoveLabelled gets it later.
+		cli.ImageRemove(ctx, img.ID, image.RemoveOptions{PruneChildren: true})
+	}
 	return ref, nil
 }
 
