@@ -152,11 +152,19 @@ type DeployPolicy struct {
 	// HealthConsecutive is how many healthy answers in a row pass the gate.
 	HealthConsecutive int           `yaml:"health_consecutive"`
 	HealthTimeout     time.Duration `yaml:"health_timeout"`
-	// Bake is how long the new slot is observed before the deploy is done.
-	Bake         time.Duration `yaml:"bake"`
-	AutoRollback bool          `yaml:"auto_rollback"`
-	// Watch is how long after a deploy alerts offer its rollback.
+	// HealthInterval is the pause between health probes.
+	HealthInterval time.Duration `yaml:"health_interval"`
+	// Bake is how long the previous slot stays warm after a switch, for a
+	// rollback without a restart; then it is stopped.
+	Bake time.Duration `yaml:"bake"`
+	// AutoRollback switches back by itself when the new slot fails its
+	// health checks during the watch window.
+	AutoRollback bool `yaml:"auto_rollback"`
+	// Watch is how long after a deploy the new slot's health is watched.
 	Watch time.Duration `yaml:"watch"`
+	// Lease is the environment lock's lease, renewed while an operation
+	// runs; a crashed bot's operation is recovered after it runs out.
+	Lease time.Duration `yaml:"lease"`
 }
 
 // Role grants commands in environments to Slack users and user groups.
@@ -330,6 +338,8 @@ func (e *Environment) applyDefaults(d defaulter, name string) {
 	setDefault(d, pp+"enforce_window", &e.Policy.EnforceWindow, production)
 	setDefault(d, pp+"health_consecutive", &e.Policy.HealthConsecutive, 3)
 	setDefault(d, pp+"health_timeout", &e.Policy.HealthTimeout, 60*time.Second)
+	setDefault(d, pp+"health_interval", &e.Policy.HealthInterval, 2*time.Second)
+	setDefault(d, pp+"lease", &e.Policy.Lease, 30*time.Second)
 	setDefault(d, pp+"bake", &e.Policy.Bake, 10*time.Minute)
 	setDefault(d, pp+"auto_rollback", &e.Policy.AutoRollback, true)
 	setDefault(d, pp+"watch", &e.Policy.Watch, 30*time.Minute)

@@ -81,7 +81,8 @@ func TestGoodFileAppliesDefaults(t *testing.T) {
 			Snapshots:  config.Snapshots{Dir: "/var/lib/togather/db-snapshots", RetentionDays: 30},
 			Policy: config.DeployPolicy{
 				RequireApproval: true, Approvals: 1, EnforceWindow: true, HealthConsecutive: 3,
-				HealthTimeout: time.Minute, Bake: 10 * time.Minute, AutoRollback: true, Watch: 30 * time.Minute,
+				HealthTimeout: time.Minute, HealthInterval: 2 * time.Second, Bake: 10 * time.Minute, AutoRollback: true,
+				Watch: 30 * time.Minute, Lease: 30 * time.Second,
 			},
 		}},
 		{"staging retention", staging.Snapshots.RetentionDays, 7},

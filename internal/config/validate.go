@@ -246,6 +246,8 @@ func (e Environment) validate(v *validator, p string, taken resources) {
 	}
 	v.check(pol.HealthConsecutive >= 1, pp+".health_consecutive", "must be at least 1")
 	v.positive(pp+".health_timeout", pol.HealthTimeout)
+	v.positive(pp+".health_interval", pol.HealthInterval)
+	v.positive(pp+".lease", pol.Lease)
 	v.positive(pp+".bake", pol.Bake)
 	v.positive(pp+".watch", pol.Watch)
 }

@@ -110,10 +110,12 @@ func BuildTestapp(ctx context.Context, cli *client.Client, version, mode string)
 	if err := readBuild(resp.Body); err != nil {
 		return "", fmt.Errorf("build image %s: %w", ref, err)
 	}
-	if err == nil && img.ID != "" {
-		// The image the tag named before is now dangling; if a container
+	if img.ID != "" {
+		// The image the tag named before is now dangling. If a container
 		// still uses it the engine refuses, and RemoveLabelled gets it later.
-		cli.ImageRemove(ctx, img.ID, image.RemoveOptions{PruneChildren: true})
+		if now, err := cli.ImageInspect(ctx, ref); err == nil && now.ID != img.ID {
+			cli.ImageRemove(ctx, img.ID, image.RemoveOptions{PruneChildren: true})
+		}
 	}
 	return ref, nil
 }

@@ -78,6 +78,9 @@ func TestBuildTestapp(t *testing.T) {
 	if other.ID == first.ID || !strings.Contains(strings.Join(other.Config.Env, " "), "TESTAPP_MODE=never-healthy") {
 		t.Errorf("mode change not rebuilt: %s env %v", other.ID, other.Config.Env)
 	}
+	if _, err := cli.ImageInspect(ctx, first.ID); !cerrdefs.IsNotFound(err) {
+		t.Errorf("the replaced image %s was left dangling: %v", first.ID, err)
+	}
 
 	// The image runs the testapp in its mode.
 	port := testenv.FreePort(t)

@@ -55,7 +55,7 @@ func (f *Fake) SlashCommand(ctx context.Context, s Slash) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	env.resp, env.respURL = ru, url
+	env.resp = ru
 	return f.sendEnvelope(env)
 }
 
@@ -272,7 +272,7 @@ func (f *Fake) applyAck(env *envelope, payload json.RawMessage) {
 			f.reject("ack", errCode("invalid_payload", err.Error()))
 			return
 		}
-		if apiErr := f.respond(env.resp, env.respURL, body); apiErr != nil {
+		if apiErr := f.respond(env.resp, body); apiErr != nil {
 			f.reject("ack", apiErr)
 		}
 	case env.viewID != "":

@@ -187,7 +187,7 @@ func (f *Fake) viewsOpen(req *apiRequest) (map[string]any, *apiError) {
 	if err := json.Unmarshal(req.body, &call); err != nil {
 		return nil, errCode("invalid_json", err.Error())
 	}
-	trig, apiErr := f.takeTrigger(call.TriggerID)
+	trig, apiErr := f.checkTrigger(call.TriggerID)
 	if apiErr != nil {
 		return nil, apiErr
 	}
@@ -205,7 +205,7 @@ func (f *Fake) viewsPush(req *apiRequest) (map[string]any, *apiError) {
 	if err := json.Unmarshal(req.body, &call); err != nil {
 		return nil, errCode("invalid_json", err.Error())
 	}
-	trig, apiErr := f.takeTrigger(call.TriggerID)
+	trig, apiErr := f.checkTrigger(call.TriggerID)
 	if apiErr != nil {
 		return nil, apiErr
 	}
@@ -349,8 +349,8 @@ func (f *Fake) stackDepth(v *View) int {
 	return depth
 }
 
-// takeTrigger checks a trigger_id. Call with f.mu held.
-func (f *Fake) takeTrigger(id string) (trigger, *apiError) {
+// checkTrigger checks a trigger_id. Call with f.mu held.
+func (f *Fake) checkTrigger(id string) (trigger, *apiError) {
 	trig, ok := f.triggers[id]
 	switch {
 	case !ok:
@@ -434,17 +434,26 @@ func (f *Fake) serveUpload(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	u := f.findUpload(r.PathValue("id"))
-	if u == nil || u.Completed || content == nil {
+	if content == nil || !f.storeUpload(r.PathValue("id"), content) {
 		http.Error(w, "unknown upload or no file part", http.StatusNotFound)
 		return
 	}
-	u.Content = content
-	f.notify()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, _ = fmt.Fprintf(w, "OK - %d", len(content))
+}
+
+// storeUpload keeps the content of a pending upload; content != nil marks
+// it as received.
+func (f *Fake) storeUpload(id string, content []byte) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u := f.findUpload(id)
+	if u == nil || u.Completed {
+		return false
+	}
+	u.Content = content
+	f.notify()
+	return true
 }
 
 // responseBody is what slack-go posts to a response_url (and what a slash
@@ -462,14 +471,17 @@ type responseBody struct {
 func (f *Fake) serveResponse(w http.ResponseWriter, r *http.Request) {
 	var body responseBody
 	if err := json.NewDecoder(io.LimitReader(r.Body, 4<<20)).Decode(&body); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "invalid_payload"})
+		writeReply(w, failure(http.StatusBadRequest, "invalid_payload"))
 		return
 	}
+	writeReply(w, f.handleResponse(r.PathValue("id"), body))
+}
+
+func (f *Fake) handleResponse(id string, body responseBody) reply {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	defer f.notify()
-	url := f.url + r.URL.Path
-	ru, ok := f.respURLs[r.PathValue("id")]
+	ru, ok := f.respURLs[id]
 	var apiErr *apiError
 	switch {
 	case !ok:
@@ -480,19 +492,27 @@ func (f *Fake) serveResponse(w http.ResponseWriter, r *http.Request) {
 		apiErr = errCode("used_url", "a response_url takes at most 5 posts")
 	default:
 		ru.uses++
-		apiErr = f.respond(ru, url, body)
+		apiErr = f.respond(ru, body)
 	}
 	if apiErr != nil {
 		f.reject("response_url", apiErr)
-		writeJSON(w, http.StatusOK, map[string]any{"ok": false, "error": apiErr.code})
-		return
+		return failure(http.StatusOK, apiErr.code)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+	var blocks json.RawMessage
+	if string(body.Blocks) != "null" {
+		blocks = body.Blocks
+	}
+	f.responses = append(f.responses, ResponsePost{
+		URL: f.url + "/response/" + id, Channel: ru.channel, User: ru.user, Text: body.Text, Blocks: blocks,
+		ResponseType: body.ResponseType, ThreadTS: body.ThreadTS,
+		ReplaceOriginal: body.ReplaceOriginal, DeleteOriginal: body.DeleteOriginal, At: time.Now(),
+	})
+	return reply{status: http.StatusOK, body: map[string]any{"ok": true}}
 }
 
 // respond applies a response_url post (or a slash command ack payload) the
 // way Slack does. Call with f.mu held.
-func (f *Fake) respond(ru *responseURL, url string, body responseBody) *apiError {
+func (f *Fake) respond(ru *responseURL, body responseBody) *apiError {
 	if apiErr := checkText(body.Text); apiErr != nil {
 		return apiErr
 	}
@@ -503,11 +523,6 @@ func (f *Fake) respond(ru *responseURL, url string, body responseBody) *apiError
 	if !body.DeleteOriginal && body.Text == "" && blocks == nil {
 		return errCode("no_text")
 	}
-	f.responses = append(f.responses, ResponsePost{
-		URL: url, Channel: ru.channel, User: ru.user, Text: body.Text, Blocks: blocks,
-		ResponseType: body.ResponseType, ThreadTS: body.ThreadTS,
-		ReplaceOriginal: body.ReplaceOriginal, DeleteOriginal: body.DeleteOriginal, At: time.Now(),
-	})
 	var orig *Message
 	if ru.originTS != "" {
 		orig = f.findMessage(ru.channel, ru.originTS)

@@ -55,7 +55,7 @@ func (f *Fake) messages(keep func(*Message) bool) []Message {
 	return out
 }
 
-// Responses returns the posts the bot made to response_urls.
+// Responses returns the accepted posts the bot made to response_urls.
 func (f *Fake) Responses() []ResponsePost { return snapshot(f, &f.responses, nil) }
 
 // Calls returns the calls of a Web API method, oldest first.
@@ -124,7 +124,7 @@ func (f *Fake) WaitAck(ctx context.Context, envID string) (Ack, error) {
 	return ack, err
 }
 
-// Pred selects messages.
+// Pred selects messages. Preds run with the fake locked: they must not call it.
 type Pred func(Message) bool
 
 // InChannel selects messages in channel.

@@ -69,9 +69,8 @@ type envelope struct {
 	RetryAttempt           int             `json:"retry_attempt,omitempty"`
 	RetryReason            string          `json:"retry_reason,omitempty"`
 
-	resp    *responseURL // a slash command's response_url, for an ack payload
-	respURL string
-	viewID  string // view of a view_submission, for its response_action
+	resp   *responseURL // a slash command's response_url, for an ack payload
+	viewID string       // view of a view_submission, for its response_action
 }
 
 var upgrader = websocket.Upgrader{

@@ -183,3 +183,36 @@ func TestSendRaw(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLinkDisabledIsFatal shows the fault combination for a disabled app:
+// slack-go ignores the disconnect reason, so the fake also refuses the
+// reconnect with invalid_auth, which ends RunContext.
+func TestLinkDisabledIsFatal(t *testing.T) {
+	ctx := testCtx(t)
+	f := newFake(t)
+	sm := socketmode.New(newAPI(f), socketmode.OptionPingInterval(2*time.Second))
+	runErr := make(chan error, 1)
+	go func() { runErr <- sm.RunContext(ctx) }()
+	go func() {
+		for {
+			select {
+			case <-sm.Events:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	if err := f.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.FailNext("apps.connections.open", "invalid_auth", 1)
+	f.Disconnect("link_disabled")
+	select {
+	case err := <-runErr:
+		if slackErr(err) != "invalid_auth" {
+			t.Errorf("RunContext = %v, want invalid_auth", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("RunContext kept running after link_disabled")
+	}
+}

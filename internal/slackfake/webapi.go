@@ -114,32 +114,51 @@ func (f *Fake) takeFault(method string) (fault, bool) {
 func (f *Fake) serveAPI(w http.ResponseWriter, r *http.Request) {
 	req, err := parseAPIRequest(r)
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "invalid_form_data"})
+		writeReply(w, failure(http.StatusBadRequest, "invalid_form_data"))
 		return
 	}
+	writeReply(w, f.handleAPI(req))
+}
+
+// reply is an HTTP answer, built under the lock and written after it.
+type reply struct {
+	status     int
+	body       map[string]any
+	retryAfter time.Duration // sent as Retry-After with status 429
+}
+
+func failure(status int, code string) reply {
+	return reply{status: status, body: map[string]any{"ok": false, "error": code}}
+}
+
+func rateLimited(retryAfter time.Duration) reply {
+	r := failure(http.StatusTooManyRequests, "ratelimited")
+	r.retryAfter = retryAfter
+	return r
+}
+
+func (f *Fake) handleAPI(req *apiRequest) reply {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	defer f.notify()
 	call := Call{Method: req.method, Params: req.form, Body: req.body, Token: req.token, At: req.at}
 	f.calls = append(f.calls, call)
-	defer f.notify()
 
 	if flt, ok := f.takeFault(req.method); ok {
 		switch flt.kind {
 		case faultRateLimit:
-			writeRateLimited(w, flt.retryAfter)
+			return rateLimited(flt.retryAfter)
 		case faultSlackError:
-			writeJSON(w, http.StatusOK, map[string]any{"ok": false, "error": flt.slackErr})
-		case faultHTTPStatus:
-			writeJSON(w, flt.status, map[string]any{"ok": false, "error": "fatal_error"})
+			return failure(http.StatusOK, flt.slackErr)
+		default:
+			return failure(flt.status, "fatal_error")
 		}
-		return
 	}
 	handler, ok := apiMethods[req.method]
 	if !ok {
 		f.unknown = append(f.unknown, call.clone())
 		f.cfg.logf("slackfake: unknown Web API method %q", req.method)
-		writeJSON(w, http.StatusOK, map[string]any{"ok": false, "error": "unknown_method"})
-		return
+		return failure(http.StatusOK, "unknown_method")
 	}
 	var res map[string]any
 	apiErr := f.checkToken(req)
@@ -152,17 +171,17 @@ func (f *Fake) serveAPI(w http.ResponseWriter, r *http.Request) {
 			res = map[string]any{}
 		}
 		res["ok"] = true
-		writeJSON(w, http.StatusOK, res)
+		return reply{status: http.StatusOK, body: res}
 	case apiErr.throttled:
-		writeRateLimited(w, time.Second)
+		return rateLimited(time.Second)
 	default:
 		f.reject(req.method, apiErr)
-		body := map[string]any{"ok": false, "error": apiErr.code}
+		rep := failure(http.StatusOK, apiErr.code)
 		if len(apiErr.reasons) > 0 {
-			body["errors"] = apiErr.reasons
-			body["response_metadata"] = map[string]any{"messages": apiErr.reasons}
+			rep.body["errors"] = apiErr.reasons
+			rep.body["response_metadata"] = map[string]any{"messages": apiErr.reasons}
 		}
-		writeJSON(w, http.StatusOK, body)
+		return rep
 	}
 }
 
@@ -225,19 +244,18 @@ func tokenType(tok string) string {
 	return t
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
+// writeReply writes a JSON answer; Slack always sends application/json.
+func writeReply(w http.ResponseWriter, rep reply) {
+	body, err := json.Marshal(rep.body)
 	if err != nil {
-		status, body = http.StatusInternalServerError, []byte(`{"ok":false,"error":"internal_error"}`)
+		rep.status, body = http.StatusInternalServerError, []byte(`{"ok":false,"error":"internal_error"}`)
+	}
+	if rep.status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(rep.retryAfter.Seconds()))))
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
+	w.WriteHeader(rep.status)
 	_, _ = w.Write(body)
-}
-
-func writeRateLimited(w http.ResponseWriter, retryAfter time.Duration) {
-	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(retryAfter.Seconds()))))
-	writeJSON(w, http.StatusTooManyRequests, map[string]any{"ok": false, "error": "ratelimited"})
 }
 
 // bucket is a token bucket for the realistic chat.postMessage limit.

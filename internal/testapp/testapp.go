@@ -207,7 +207,8 @@ func (a *App) control() Control {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	c := a.ctl
-	c.FailingChecks = maps.Clone(a.ctl.FailingChecks)
+	c.FailingChecks = make(map[string]string, len(a.ctl.FailingChecks))
+	maps.Copy(c.FailingChecks, a.ctl.FailingChecks)
 	return c
 }
 
