@@ -33,7 +33,7 @@ fuzz: ## run the fuzz targets for a minute each
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=60s ./bot/
 
 bench: services ## measure DESIGN.md §8 figures; prints RESULT lines
-	$(GO) test -count=1 -timeout 30m -run '^TestBench' -v ./internal/bench/ | grep -E '^(RESULT|--- FAIL|FAIL|ok)' 
+	set -o pipefail; TOGATHER_BENCH=1 $(GO) test -count=1 -timeout 30m -run '^TestBench' -v ./internal/bench/ | grep -E '^(RESULT|--- FAIL|FAIL|ok)'
 
 run: build ## run the bot against Slack (needs a config file and the Slack tokens)
 	$(BIN) serve

@@ -7,6 +7,7 @@ package ops
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -56,8 +57,45 @@ type SlotSpec struct {
 // Environment is the plain description of one deploy target, built from
 // configuration in cmd.
 type Environment struct {
-	Name  string
-	Slots map[Slot]SlotSpec
+	Name          string
+	Slots         map[Slot]SlotSpec
+	Image         string // reference template with {version}, e.g. togather-server:{version}
+	EnvFile       string // the app's env file on the bot's host
+	DatabaseVar   string // the variable in EnvFile that holds the app database URL
+	Network       string
+	RestartPolicy string
+	ProxyURL      string // where the proxy serves the app, for verification
+	Migrations    MigrationSource
+	Production    bool // production rules apply (security checks, staging parity)
+	Policy        Policy
+}
+
+// ImageRef is the image reference of version.
+func (e Environment) ImageRef(version string) string {
+	return strings.ReplaceAll(e.Image, "{version}", version)
+}
+
+// MigrationSource is where a version's migrations come from: a directory
+// on the bot's host, or a path inside the version's image. Both empty means
+// the environment has no migrations.
+type MigrationSource struct {
+	Dir       string
+	ImagePath string
+}
+
+// Policy is how deploys to an environment are gated and watched.
+type Policy struct {
+	RequireApproval   bool
+	Approvals         int
+	AcceptDegraded    bool          // degraded passes the health gate
+	HealthConsecutive int           // consecutive passing probes needed
+	HealthTimeout     time.Duration // for the gate
+	HealthInterval    time.Duration // between probes
+	Bake              time.Duration // the previous slot stays warm this long
+	Watch             time.Duration // health watched after the switch
+	AutoRollback      bool          // roll back when the new slot fails during the watch
+	EnforceWindow     bool          // outside the deploy window needs an override
+	Lease             time.Duration // lock lease, renewed while an operation runs
 }
 
 // ContainerInfo is what an Engine reports about one container.

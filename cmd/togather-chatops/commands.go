@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -116,7 +117,7 @@ func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) error
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, path := flagSet("status", "status <env> [--config FILE] [--json]", stderr)
 	asJSON := fs.Bool("json", false, "print the status as JSON")
-	if err := fs.Parse(reorder(args)); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
@@ -126,7 +127,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	o, err := app.NewOps(cfg)
+	o, err := app.NewOps(cfg, app.OpsOptions{})
 	if err != nil {
 		return err
 	}
@@ -146,26 +147,20 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return err
 }
 
-// reorder moves flags before positionals so `status staging --json` works
-// like `status --json staging` (the flag package stops at the first
-// positional).
-func reorder(args []string) []string {
-	var flags, pos []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--":
-			pos = append(pos, args[i+1:]...)
-			i = len(args)
-		case len(a) > 1 && a[0] == '-':
-			flags = append(flags, a)
-			if (a == "--config" || a == "-config") && i+1 < len(args) {
-				flags = append(flags, args[i+1])
-				i++
-			}
-		default:
-			pos = append(pos, a)
+// parseFlags parses flags anywhere among the positionals, so
+// `deploy staging v2 --reason "x"` works like `deploy --reason "x" staging v2`
+// (the flag package stops at the first positional).
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
 		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
-	return append(flags, pos...)
+	return fs.Parse(append([]string{"--"}, pos...))
 }

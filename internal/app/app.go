@@ -22,9 +22,6 @@ import (
 	"github.com/togather-foundation/togather-chatops/bot"
 	bslack "github.com/togather-foundation/togather-chatops/bot/slack"
 	"github.com/togather-foundation/togather-chatops/internal/config"
-	"github.com/togather-foundation/togather-chatops/ops"
-	"github.com/togather-foundation/togather-chatops/ops/caddy"
-	"github.com/togather-foundation/togather-chatops/ops/docker"
 	"github.com/togather-foundation/togather-chatops/store/postgres"
 )
 
@@ -67,7 +64,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	if a.store, err = postgres.Open(ctx, cfg.Secrets.DatabaseURL); err != nil {
 		return nil, err
 	}
-	if a.ops, err = NewOps(cfg); err != nil {
+	if a.ops, err = NewOps(cfg, OpsOptions{Store: a.store, Now: o.Now}); err != nil {
 		return nil, err
 	}
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -113,60 +110,6 @@ type lateGroups struct{ r bot.GroupResolver }
 
 func (l *lateGroups) GroupMembers(ctx context.Context, id string) ([]string, error) {
 	return l.r.GroupMembers(ctx, id)
-}
-
-// Ops is the operations service with the adapters it owns.
-type Ops struct {
-	*ops.Service
-	engines []*docker.Engine
-}
-
-// NewOps builds the operations service of every configured environment: one
-// Docker client per distinct host and one Caddy proxy per environment. The
-// terminal commands use it without Slack or the store.
-func NewOps(cfg *config.Config) (*Ops, error) {
-	o := &Ops{}
-	engines := map[string]*docker.Engine{}
-	var targets []ops.Target
-	for _, name := range cfg.EnvironmentNames() {
-		env, _ := cfg.Environment(name)
-		eng, ok := engines[env.DockerHost]
-		if !ok {
-			var err error
-			if eng, err = docker.New(env.DockerHost); err != nil {
-				o.Close()
-				return nil, fmt.Errorf("environment %s: docker host %s: %w", name, env.DockerHost, err)
-			}
-			engines[env.DockerHost] = eng
-			o.engines = append(o.engines, eng)
-		}
-		oe := OpsEnvironment(env)
-		ports := map[ops.Slot]int{}
-		for s, spec := range oe.Slots {
-			ports[s] = spec.HostPort
-		}
-		targets = append(targets, ops.Target{Env: oe, Engine: eng, Proxy: caddy.New(env.Caddy.AdminURL, env.Caddy.Caddyfile, ports)})
-	}
-	o.Service = ops.NewService(ops.HTTPProber{}, targets...)
-	return o, nil
-}
-
-// Close releases the Docker clients.
-func (o *Ops) Close() {
-	for _, e := range o.engines {
-		_ = e.Close()
-	}
-	o.engines = nil
-}
-
-// OpsEnvironment converts an environment's configuration to the plain values
-// ops works with.
-func OpsEnvironment(env config.Environment) ops.Environment {
-	oe := ops.Environment{Name: env.Name, Slots: map[ops.Slot]ops.SlotSpec{}}
-	for _, s := range env.Slots.All() {
-		oe.Slots[ops.Slot(s.Name)] = ops.SlotSpec{Container: s.Container, HostPort: s.HostPort, HealthURL: s.HealthURL}
-	}
-	return oe
 }
 
 // Addr is the address of the HTTP endpoint (/metrics, /healthz).

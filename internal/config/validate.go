@@ -208,7 +208,6 @@ func (e Environment) validate(v *validator, p string, taken resources) {
 	v.absPath(p+".env_file", e.EnvFile)
 	v.pattern(envVarRE, p+".database_url_var", e.DatabaseURLVar, "a variable name")
 	v.absPath(p+".state_file", e.StateFile)
-	v.required(p+".network", e.Network)
 	v.check(slices.Contains(restartPolicies, e.RestartPolicy), p+".restart_policy", "must be one of %s", strings.Join(restartPolicies, ", "))
 	if e.PublicURL != "" {
 		v.httpURL(p+".public_url", e.PublicURL)

@@ -1,7 +1,9 @@
 // Package postgres keeps the bot's own state in PostgreSQL: the audit log,
-// the processed Slack envelopes that make redeliveries harmless, and the
-// advisory lock that elects one leader among replicas. The schema is
-// embedded and applied with golang-migrate (MigrateUp and friends).
+// the processed Slack envelopes that make redeliveries harmless, the
+// advisory lock that elects one leader among replicas, the durable
+// operations with their journals (ops.Journal) and the per-environment
+// locks (ops.Locker). The schema is embedded and applied with
+// golang-migrate (MigrateUp and friends).
 //
 // Times are always passed in by the caller; SQL now() is never used for a
 // decision, so tests control the clock.

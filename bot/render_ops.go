@@ -1,0 +1,90 @@
+package bot
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/togather-foundation/togather-chatops/ops"
+)
+
+var verdictIcon = map[ops.CheckStatus]string{ops.CheckPass: ":white_check_mark:", ops.CheckWarn: ":warning:", ops.CheckFail: ":x:"}
+
+// RenderPreflight renders a pre-flight report: one summary line, the failed
+// and warned checks with their remediation, the pending migrations with
+// their lint findings, the image digest and the window.
+func RenderPreflight(r ops.Report) Message {
+	v := r.Verdict()
+	summary := fmt.Sprintf("%s Pre-flight of %s on %s: %s — %d checks, %d failed, %d warned",
+		verdictIcon[v], r.Version, r.Env, strings.ToUpper(string(v)), len(r.Checks), len(r.Blocking()), len(r.Warnings()))
+	blocks := []Block{Section{Text: "*" + summary + "*"}}
+	lines := []string{summary}
+	for _, group := range []struct {
+		title  string
+		checks []ops.Check
+	}{{"Blocking", r.Blocking()}, {"Warnings", r.Warnings()}} {
+		if len(group.checks) == 0 {
+			continue
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "*%s*", group.title)
+		for _, c := range group.checks {
+			fmt.Fprintf(&b, "\n%s `%s` %s", verdictIcon[c.Status], c.Name, c.Message)
+			if c.Remediation != "" {
+				fmt.Fprintf(&b, "\n      → %s", c.Remediation)
+			}
+		}
+		blocks = append(blocks, Section{Text: b.String()})
+		lines = append(lines, b.String())
+	}
+	if len(r.Pending) > 0 {
+		var b strings.Builder
+		fmt.Fprintf(&b, "*Pending migrations (%d)*", len(r.Pending))
+		for _, m := range r.Pending {
+			fmt.Fprintf(&b, "\n• %06d_%s", m.Version, m.Name)
+			for _, f := range r.Findings {
+				if f.Migration == fmt.Sprintf("%06d_%s", m.Version, m.Name) || strings.HasSuffix(f.Migration, m.Name) {
+					fmt.Fprintf(&b, "\n      %s %s", verdictIcon[f.Severity], f.Message)
+				}
+			}
+		}
+		blocks = append(blocks, Section{Text: b.String()})
+		lines = append(lines, b.String())
+	}
+	foot := fmt.Sprintf("image `%s` %s · window: %s · report %s · %s", r.Image, shortID(r.ImageID), r.Window, shortID(r.Hash), r.GeneratedAt.UTC().Format(time.RFC3339))
+	blocks = append(blocks, Context{Text: foot})
+	lines = append(lines, foot)
+	return Message{Text: strings.Join(lines, "\n"), Blocks: blocks}
+}
+
+// RenderOperation renders an operation's outcome and journal.
+func RenderOperation(op ops.Operation) Message {
+	icon := map[ops.Step]string{ops.StepDone: ":white_check_mark:", ops.StepFailed: ":x:", ops.StepRolledBack: ":leftwards_arrow_with_hook:", ops.StepNeedsAttention: ":rotating_light:"}[op.State]
+	if icon == "" {
+		icon = ":hourglass_flowing_sand:"
+	}
+	title := fmt.Sprintf("%s %s %s on %s: %s", icon, op.Kind, op.Version, op.Env, op.State)
+	if op.Kind == ops.KindRollback {
+		title = fmt.Sprintf("%s rollback on %s: %s", icon, op.Env, op.State)
+	}
+	var b strings.Builder
+	for _, e := range op.Journal {
+		if e.Phase == ops.PhaseBegin {
+			continue
+		}
+		fmt.Fprintf(&b, "%s %-15s %-5s %s\n", e.At.UTC().Format("15:04:05"), e.Step, e.Phase, e.Detail)
+	}
+	foot := fmt.Sprintf("operation %s · requested by %s", op.ID, op.Requester)
+	return Message{
+		Text:   title + "\n" + b.String() + foot,
+		Blocks: []Block{Section{Text: "*" + title + "*"}, Preformatted{Text: strings.TrimRight(b.String(), "\n")}, Context{Text: foot}},
+	}
+}
+
+func shortID(id string) string {
+	id = strings.TrimPrefix(id, "sha256:")
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

@@ -1,0 +1,289 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/togather-foundation/togather-chatops/internal/config"
+	"github.com/togather-foundation/togather-chatops/ops"
+	"github.com/togather-foundation/togather-chatops/ops/caddy"
+	"github.com/togather-foundation/togather-chatops/ops/docker"
+	"github.com/togather-foundation/togather-chatops/ops/pg"
+	"github.com/togather-foundation/togather-chatops/ops/statefile"
+	"github.com/togather-foundation/togather-chatops/store/postgres"
+)
+
+// Ops is every environment's operations, wired to their adapters, with the
+// clients it owns.
+type Ops struct {
+	*ops.Service
+	envs    map[string]*EnvOps
+	engines []*docker.Engine
+}
+
+// EnvOps are the operations of one environment.
+type EnvOps struct {
+	Env       ops.Environment
+	Deployer  *ops.Deployer    // nil without a store
+	Preflight *ops.Preflighter // nil without a store
+	Snapshots ops.Snapshotter
+	Engine    *docker.Engine
+	Proxy     *caddy.Proxy
+}
+
+// OpsOptions tune NewOps.
+type OpsOptions struct {
+	// Store holds journals and locks; nil builds status only.
+	Store  *postgres.Store
+	Notify func(op ops.Operation, e ops.JournalEntry)
+	Now    func() time.Time
+}
+
+// NewOps builds the operations of every configured environment: one Docker
+// client per distinct host, one Caddy proxy per environment, and with a
+// store the deployer and pre-flight checks. The terminal commands use it
+// without Slack.
+func NewOps(cfg *config.Config, o OpsOptions) (*Ops, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	res := &Ops{envs: map[string]*EnvOps{}}
+	engines := map[string]*docker.Engine{}
+	var targets []ops.Target
+	for _, name := range cfg.EnvironmentNames() {
+		env, _ := cfg.Environment(name)
+		eng, ok := engines[env.DockerHost]
+		if !ok {
+			var err error
+			if eng, err = docker.New(env.DockerHost); err != nil {
+				res.Close()
+				return nil, fmt.Errorf("environment %s: docker host %s: %w", name, env.DockerHost, err)
+			}
+			engines[env.DockerHost] = eng
+			res.engines = append(res.engines, eng)
+		}
+		oe := OpsEnvironment(env)
+		ports := map[ops.Slot]int{}
+		for s, spec := range oe.Slots {
+			ports[s] = spec.HostPort
+		}
+		proxy := caddy.New(env.Caddy.AdminURL, env.Caddy.Caddyfile, ports)
+		targets = append(targets, ops.Target{Env: oe, Engine: eng, Proxy: proxy})
+		db := appDB{envFile: env.EnvFile, variable: env.DatabaseURLVar}
+		snaps := &lazySnapshots{db: db, opts: pg.SnapshotOptions{Dir: env.Snapshots.Dir, RetentionDays: retentionDays(env), Env: name, Now: o.Now}}
+		eo := &EnvOps{Env: oe, Snapshots: snaps, Engine: eng, Proxy: proxy}
+		if o.Store != nil {
+			var migrator ops.Migrator
+			if oe.Migrations.Dir != "" || oe.Migrations.ImagePath != "" {
+				migrator = lazyMigrator{db: db}
+			}
+			eo.Deployer = ops.NewDeployer(ops.DeployerDeps{
+				Env: oe, Engine: eng, Proxy: proxy, Prober: ops.HTTPProber{}, Journal: o.Store, Locker: o.Store.Locks(),
+				Snapshots: snaps, Migrator: migrator, State: stateFile(env), Notify: o.Notify, Now: o.Now,
+			})
+			deps := ops.PreflightDeps{
+				Env: oe, Window: window(cfg), Engine: eng, Proxy: proxy, Prober: ops.HTTPProber{}, Locker: o.Store.Locks(),
+				Snapshotter: snaps, SnapshotDir: env.Snapshots.Dir, Migrator: migrator, AppDB: lazyMigrator{db: db},
+			}
+			// Production checks that staging already runs the migrations.
+			if st, ok := cfg.Environment("staging"); ok && oe.Production && migrator != nil {
+				deps.StagingMigrator = lazyMigrator{db: appDB{envFile: st.EnvFile, variable: st.DatabaseURLVar}}
+			}
+			eo.Preflight = ops.NewPreflighter(deps)
+		}
+		res.envs[name] = eo
+	}
+	res.Service = ops.NewService(ops.HTTPProber{}, targets...)
+	return res, nil
+}
+
+// Env returns the operations of one environment.
+func (o *Ops) Env(name string) (*EnvOps, error) {
+	e, ok := o.envs[name]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ops.ErrUnknownEnvironment, name)
+	}
+	return e, nil
+}
+
+// Close releases the Docker clients.
+func (o *Ops) Close() {
+	for _, e := range o.engines {
+		_ = e.Close()
+	}
+	o.engines = nil
+}
+
+// OpsEnvironment converts an environment's configuration to the plain values
+// ops works with.
+func OpsEnvironment(env config.Environment) ops.Environment {
+	oe := ops.Environment{
+		Name: env.Name, Slots: map[ops.Slot]ops.SlotSpec{}, Image: env.Image, EnvFile: env.EnvFile,
+		DatabaseVar: env.DatabaseURLVar, Network: env.Network, RestartPolicy: env.RestartPolicy, ProxyURL: env.PublicURL,
+		Migrations: ops.MigrationSource{Dir: env.Migrations.Dir, ImagePath: env.Migrations.ImagePath},
+		Production: env.Name == "production",
+		Policy: ops.Policy{
+			RequireApproval: env.Policy.RequireApproval, Approvals: env.Policy.Approvals, AcceptDegraded: env.Policy.AcceptDegraded,
+			HealthConsecutive: env.Policy.HealthConsecutive, HealthTimeout: env.Policy.HealthTimeout, HealthInterval: env.Policy.HealthInterval,
+			Bake: env.Policy.Bake, Watch: env.Policy.Watch, AutoRollback: env.Policy.AutoRollback, EnforceWindow: env.Policy.EnforceWindow,
+			Lease: env.Policy.Lease,
+		},
+	}
+	for _, s := range env.Slots.All() {
+		oe.Slots[ops.Slot(s.Name)] = ops.SlotSpec{Container: s.Container, HostPort: s.HostPort, HealthURL: s.HealthURL}
+	}
+	return oe
+}
+
+func window(cfg *config.Config) ops.Window {
+	w := ops.Window{Days: cfg.Policy.DeployWindow.Weekdays(), Location: cfg.Location(), Holidays: cfg.HolidayDates()}
+	w.Start, w.End, _ = cfg.Policy.DeployWindow.Bounds()
+	for _, f := range cfg.FreezeRanges() {
+		w.Freezes = append(w.Freezes, ops.Freeze{From: f.From, To: f.To, Reason: f.Reason})
+	}
+	return w
+}
+
+func stateFile(env config.Environment) ops.StateFile {
+	if env.StateFile == "" {
+		return nil
+	}
+	return statefile.New(env.StateFile, env.Name)
+}
+
+// retentionDays is the environment's snapshot retention; RETENTION_DAYS
+// overrides it, as it does for Togather's scripts.
+func retentionDays(env config.Environment) int {
+	if v, err := strconv.Atoi(os.Getenv("RETENTION_DAYS")); err == nil && v > 0 {
+		return v
+	}
+	return env.Snapshots.RetentionDays
+}
+
+// appDB finds the application database URL in the app's env file, read at
+// use so a rotated password is picked up without a restart.
+type appDB struct{ envFile, variable string }
+
+func (a appDB) url() (string, error) {
+	data, err := os.ReadFile(a.envFile)
+	if err != nil {
+		return "", fmt.Errorf("app database URL: %w", err)
+	}
+	f, err := ops.ParseEnvFile(data)
+	if err != nil {
+		return "", fmt.Errorf("app database URL: %s: %w", a.envFile, err)
+	}
+	v := f.Value(a.variable)
+	if v == "" {
+		return "", fmt.Errorf("app database URL: %s is not set in %s", a.variable, a.envFile)
+	}
+	return v, nil
+}
+
+// lazySnapshots is a pg.Snapshotter whose database URL is read from the env
+// file at each use.
+type lazySnapshots struct {
+	db   appDB
+	opts pg.SnapshotOptions
+}
+
+var _ ops.Snapshotter = (*lazySnapshots)(nil)
+
+func (l *lazySnapshots) get() (*pg.Snapshotter, error) {
+	u, err := l.db.url()
+	if err != nil {
+		return nil, err
+	}
+	o := l.opts
+	o.DatabaseURL = u
+	return pg.NewSnapshotter(o), nil
+}
+
+func (l *lazySnapshots) Create(ctx context.Context, reason string, progress func(ops.Progress)) (ops.SnapshotInfo, error) {
+	s, err := l.get()
+	if err != nil {
+		return ops.SnapshotInfo{}, err
+	}
+	return s.Create(ctx, reason, progress)
+}
+
+func (l *lazySnapshots) List(ctx context.Context) ([]ops.SnapshotInfo, error) {
+	// Listing reads the directory only; it must work when the database is down.
+	o := l.opts
+	if u, err := l.db.url(); err == nil {
+		o.DatabaseURL = u
+	}
+	return pg.NewSnapshotter(o).List(ctx)
+}
+
+func (l *lazySnapshots) Restore(ctx context.Context, name string, progress func(ops.Progress)) error {
+	s, err := l.get()
+	if err != nil {
+		return err
+	}
+	return s.Restore(ctx, name, progress)
+}
+
+func (l *lazySnapshots) Verify(ctx context.Context, name string) (ops.VerifyResult, error) {
+	s, err := l.get()
+	if err != nil {
+		return ops.VerifyResult{}, err
+	}
+	return s.Verify(ctx, name)
+}
+
+func (l *lazySnapshots) Prune(ctx context.Context, now time.Time, dryRun bool) ([]ops.SnapshotInfo, error) {
+	o := l.opts
+	if u, err := l.db.url(); err == nil {
+		o.DatabaseURL = u
+	}
+	return pg.NewSnapshotter(o).Prune(ctx, now, dryRun)
+}
+
+// lazyMigrator is a pg.Migrator (and database sizer) over the env file's URL.
+type lazyMigrator struct{ db appDB }
+
+var _ ops.Migrator = lazyMigrator{}
+
+func (l lazyMigrator) get() (*pg.Migrator, error) {
+	u, err := l.db.url()
+	if err != nil {
+		return nil, err
+	}
+	return pg.NewMigrator(u), nil
+}
+
+func (l lazyMigrator) Version(ctx context.Context) (uint, bool, error) {
+	m, err := l.get()
+	if err != nil {
+		return 0, false, err
+	}
+	return m.Version(ctx)
+}
+
+func (l lazyMigrator) Pending(ctx context.Context, dir string) ([]ops.Migration, error) {
+	m, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	return m.Pending(ctx, dir)
+}
+
+func (l lazyMigrator) Up(ctx context.Context, dir string) error {
+	m, err := l.get()
+	if err != nil {
+		return err
+	}
+	return m.Up(ctx, dir)
+}
+
+func (l lazyMigrator) Size(ctx context.Context) (int64, error) {
+	m, err := l.get()
+	if err != nil {
+		return 0, err
+	}
+	return m.Size(ctx)
+}

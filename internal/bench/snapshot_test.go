@@ -1,0 +1,119 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/togather-foundation/togather-chatops/internal/testenv"
+	"github.com/togather-foundation/togather-chatops/ops/pg"
+)
+
+// benchSeedSQL fills a database with about 240 MB of event rows that
+// compress like real data (about 3:1 with gzip): sentences of words drawn
+// at random from a small vocabulary, md5 strings, timestamps and numbers.
+const benchSeedSQL = `
+CREATE TABLE events (id bigint PRIMARY KEY, title text, description text, hash text,
+	starts_at timestamptz, capacity int, venue text);
+INSERT INTO events
+SELECT g,
+	initcap(w[1 + (g*7) % 40]) || ' ' || w[1 + (g*13) % 40] || ' #' || g,
+	w[1 + floor(random()*40)::int] || ' ' || w[1 + floor(random()*40)::int] || ' ' || w[1 + floor(random()*40)::int] || ' ' ||
+	w[1 + floor(random()*40)::int] || ' ' || w[1 + floor(random()*40)::int] || ' ' || w[1 + floor(random()*40)::int] || ' ' ||
+	w[1 + floor(random()*40)::int] || ' ' || w[1 + floor(random()*40)::int] || ' ' || w[1 + floor(random()*40)::int] || ' ' ||
+	w[1 + floor(random()*40)::int] || ' ' || w[1 + floor(random()*40)::int] || ' ' || w[1 + floor(random()*40)::int] || '.',
+	md5(g::text || random()::text),
+	timestamptz '2024-01-01' + random() * interval '730 days',
+	(random()*500)::int,
+	'Venue ' || (g % 997) || ', ' || w[1 + g % 40] || ' street'
+FROM generate_series(1, 1000000) g,
+	(SELECT string_to_array('community concert meetup workshop festival music art dance food market family outdoor park '
+		'library museum theatre film night morning weekend free ticket volunteer garden market craft talk lecture kids '
+		'youth senior city river hall centre gallery open session class yoga run', ' ') AS w) words;
+CREATE TABLE venues AS SELECT g AS id, 'Venue ' || g AS name FROM generate_series(1, 997) g;
+`
+
+// TestBenchSnapshot compares Snapshotter.Create with the shell pipeline
+// pg_dump | gzip (same flags, gzip's default level 6) on one database of at
+// least 200 MB, checks that both files restore to the source's row counts,
+// and prints the speed ratio (pipeline seconds / ours) and the size ratio
+// (our bytes / gzip's).
+func TestBenchSnapshot(t *testing.T) {
+	requireBench(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	dsn := testenv.Postgres(t)
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, benchSeedSQL); err != nil {
+		t.Fatalf("seed: %v", err)
+	}
+	var size int64
+	if err := conn.QueryRow(ctx, "SELECT pg_database_size(current_database())").Scan(&size); err != nil {
+		t.Fatal(err)
+	}
+	if size < 200<<20 {
+		t.Fatalf("database is %d MB, want at least 200", size>>20)
+	}
+
+	shell := func(script string, args ...string) {
+		t.Helper()
+		cmd := exec.CommandContext(ctx, "bash", append([]string{"-o", "pipefail", "-c", script, "bash"}, args...)...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", script, err, out)
+		}
+	}
+	const flags = "--format=plain --no-owner --no-acl --clean --if-exists"
+	shell(`pg_dump --dbname="$1" `+flags+` >/dev/null`, dsn) // warm the caches for both runs
+
+	pipeDir, ourDir := t.TempDir(), t.TempDir()
+	pipeName := "togather_pipeline_19700101_000000_gzip.sql.gz"
+	start := time.Now()
+	shell(`pg_dump --dbname="$1" `+flags+` | gzip >"$2"`, dsn, filepath.Join(pipeDir, pipeName))
+	pipeSeconds := time.Since(start).Seconds()
+
+	ours := pg.NewSnapshotter(pg.SnapshotOptions{DatabaseURL: dsn, Dir: ourDir, Env: "production"})
+	start = time.Now()
+	info, err := ours.Create(ctx, "bench", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ourSeconds := time.Since(start).Seconds()
+	pipeStat, err := os.Stat(filepath.Join(pipeDir, pipeName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("database %d MB; pg_dump | gzip: %.2f s, %d bytes; Create: %.2f s, %d bytes",
+		size>>20, pipeSeconds, pipeStat.Size(), ourSeconds, info.Size)
+
+	// Both restore (ours checked against the counts taken with the dump;
+	// the pipeline's file, having no metadata, against ours).
+	ourRes, err := ours.Verify(ctx, info.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ourRes.Mismatch) > 0 || ourRes.RowCounts["public.events"] != 1_000_000 {
+		t.Fatalf("our snapshot restored wrong: %+v", ourRes)
+	}
+	pipe := pg.NewSnapshotter(pg.SnapshotOptions{DatabaseURL: dsn, Dir: pipeDir})
+	pipeRes, err := pipe.Verify(ctx, pipeName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(pipeRes.RowCounts, ourRes.RowCounts) {
+		t.Fatalf("row counts differ: pipeline %v, ours %v", pipeRes.RowCounts, ourRes.RowCounts)
+	}
+
+	fmt.Printf("RESULT snapshot_speed_ratio=%.2f\n", pipeSeconds/ourSeconds)
+	fmt.Printf("RESULT snapshot_size_ratio=%.3f\n", float64(info.Size)/float64(pipeStat.Size()))
+}

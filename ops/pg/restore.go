@@ -1,0 +1,243 @@
+package pg
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/togather-foundation/togather-chatops/ops"
+)
+
+// Restore loads snapshot name into the database: the file is checked first
+// (its SHA-256 against the metadata, or else the whole gzip stream), then
+// decompressed into psql, which stops at the first error. The dump drops
+// and recreates every object it holds; it does not run in one transaction,
+// so a failure part-way leaves the database half restored. progress, if not
+// nil, is called from another goroutine about every 500 ms with the
+// compressed bytes read so far.
+func (s *Snapshotter) Restore(ctx context.Context, name string, progress func(ops.Progress)) error {
+	path, _, err := s.checked(ctx, name)
+	if err != nil {
+		return err
+	}
+	srv, err := parseServer(s.opts.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	return s.load(ctx, srv, srv.database, path, progress)
+}
+
+// Verify checks snapshot name's integrity, restores it into a scratch
+// database <db>_verify_<random> on the same server (dropped afterwards,
+// also on failure) and counts the rows of every table. The counts are
+// compared with those recorded when the snapshot was taken, when its
+// metadata has them (Togather's own snapshots do not).
+func (s *Snapshotter) Verify(ctx context.Context, name string) (res ops.VerifyResult, err error) {
+	path, m, err := s.checked(ctx, name)
+	if err != nil {
+		return ops.VerifyResult{}, err
+	}
+	srv, err := parseServer(s.opts.DatabaseURL)
+	if err != nil {
+		return ops.VerifyResult{}, err
+	}
+	scratch := scratchName(srv.database)
+	admin, err := srv.connect(ctx, srv.database)
+	if err != nil {
+		return ops.VerifyResult{}, err
+	}
+	defer admin.Close(context.WithoutCancel(ctx))
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{scratch}.Sanitize()); err != nil {
+		return ops.VerifyResult{}, fmt.Errorf("create scratch database (the role needs CREATEDB): %w", err)
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if _, derr := admin.Exec(dctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{scratch}.Sanitize()+" WITH (FORCE)"); derr != nil {
+			err = errors.Join(err, fmt.Errorf("drop scratch database %s: %w", scratch, derr))
+		}
+	}()
+
+	if err := s.load(ctx, srv, scratch, path, nil); err != nil {
+		return ops.VerifyResult{}, fmt.Errorf("restore into %s: %w", scratch, err)
+	}
+	conn, err := srv.connect(ctx, scratch)
+	if err != nil {
+		return ops.VerifyResult{}, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	counts, err := rowCounts(ctx, conn)
+	if err != nil {
+		return ops.VerifyResult{}, err
+	}
+	res = ops.VerifyResult{Snapshot: name, Tables: len(counts), RowCounts: counts}
+	if m != nil && m.RowCounts != nil {
+		res.Mismatch = compareCounts(m.RowCounts, counts)
+	}
+	return res, nil
+}
+
+// compareCounts describes every table whose restored row count differs
+// from the recorded one, in table order.
+func compareCounts(want, got map[string]int64) []string {
+	var out []string
+	for _, t := range slices.Sorted(maps.Keys(want)) {
+		n, ok := got[t]
+		switch {
+		case !ok:
+			out = append(out, fmt.Sprintf("%s: missing after restore (expected %d rows)", t, want[t]))
+		case n != want[t]:
+			out = append(out, fmt.Sprintf("%s: restored %d rows, expected %d", t, n, want[t]))
+		}
+	}
+	for _, t := range slices.Sorted(maps.Keys(got)) {
+		if _, ok := want[t]; !ok {
+			out = append(out, fmt.Sprintf("%s: not in the snapshot's counts (restored %d rows)", t, got[t]))
+		}
+	}
+	return out
+}
+
+// scratchName is a fresh database name <db>_verify_<random> of at most 63
+// bytes, PostgreSQL's limit.
+func scratchName(db string) string {
+	suffix := "_verify_" + strings.ToLower(rand.Text()[:10])
+	return db[:min(len(db), 63-len(suffix))] + suffix
+}
+
+// checked returns the path and metadata (nil if none) of snapshot name
+// after checking the file: its SHA-256 when the metadata records one,
+// otherwise the whole gzip stream (as gzip -t does).
+func (s *Snapshotter) checked(ctx context.Context, name string) (string, *meta, error) {
+	path, err := s.snapshotPath(name)
+	if err != nil {
+		return "", nil, err
+	}
+	m, err := readMeta(path)
+	if err != nil {
+		return "", nil, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", nil, fmt.Errorf("open snapshot: %w", err)
+	}
+	defer f.Close()
+	r := io.Reader(readerCtx{ctx, f})
+	if m != nil && m.SHA256 != "" {
+		h := sha256.New()
+		if _, err := io.Copy(h, r); err != nil {
+			return "", nil, fmt.Errorf("checksum snapshot %s: %w", name, err)
+		}
+		if sum := hex.EncodeToString(h.Sum(nil)); sum != m.SHA256 {
+			return "", nil, fmt.Errorf("snapshot %s is corrupt: sha256 %s, metadata says %s", name, sum, m.SHA256)
+		}
+		return path, m, nil
+	}
+	zr, err := gzip.NewReader(r)
+	if err == nil {
+		_, err = io.Copy(io.Discard, zr)
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("snapshot %s is corrupt: %w", name, err)
+	}
+	return path, m, nil
+}
+
+// load streams the snapshot at path, decompressed, into psql connected to
+// database db.
+func (s *Snapshotter) load(parent context.Context, srv server, db, path string, progress func(ops.Progress)) error {
+	start := time.Now()
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open snapshot: %w", err)
+	}
+	defer f.Close()
+	var read atomic.Int64
+	zr, err := gzip.NewReader(io.TeeReader(f, countWriter{&read}))
+	if err != nil {
+		return fmt.Errorf("read snapshot: %w", err)
+	}
+	env, cleanup, err := srv.clientEnv(db)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, s.opts.Psql, "-X", "-q", "-v", "ON_ERROR_STOP=1")
+	cmd.Env = env
+	stderr := &tailBuffer{max: stderrTail}
+	cmd.Stderr = stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return fmt.Errorf("psql: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start psql: %w", err)
+	}
+	stop := reportProgress(progress, &read, start)
+	defer stop()
+
+	src := &errReader{r: zr}
+	_, copyErr := io.Copy(stdin, src)
+	if src.err != nil {
+		cancel() // the snapshot cannot be read: psql must not go on
+	}
+	closeErr := stdin.Close()
+	waitErr := cmd.Wait()
+	switch {
+	case parent.Err() != nil:
+		return fmt.Errorf("psql: %w", context.Cause(parent))
+	case src.err != nil:
+		return fmt.Errorf("read snapshot: %w", src.err)
+	case waitErr != nil:
+		return commandError("psql", waitErr, stderr)
+	case copyErr != nil:
+		return fmt.Errorf("write to psql: %w", copyErr)
+	case closeErr != nil:
+		return fmt.Errorf("psql: %w", closeErr)
+	}
+	return nil
+}
+
+// errReader remembers the error (other than EOF) its reader returned.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	return n, err
+}
+
+// readerCtx is a Reader that stops once its context is done.
+type readerCtx struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (r readerCtx) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.r.Read(p)
+}

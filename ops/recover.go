@@ -1,0 +1,220 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrStillRunning is returned by Recover for an operation whose lock lease
+// is still being renewed: another process is running it.
+var ErrStillRunning = errors.New("the operation's lease is still live")
+
+// Recover reconciles every unfinished operation of the environment with
+// reality — which slot the proxy serves, which containers run, whether they
+// are healthy — and ends each one in the last safe state, saying in its
+// journal what it found and did. It never acts on a guess: when the facts
+// do not line up it marks the operation as needing attention. Operations
+// whose lease is still live are left alone (ErrStillRunning in the result).
+func (dp *Deployer) Recover(ctx context.Context) ([]Operation, error) {
+	d := dp.d
+	ops, err := d.Journal.Unfinished(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("recover %s: %w", d.Env.Name, err)
+	}
+	var done []Operation
+	var errs []error
+	for _, op := range ops {
+		if op.Env != d.Env.Name {
+			continue
+		}
+		if l, held, err := d.Locker.Get(ctx, op.Env, d.Now()); err == nil && held && l.Owner == op.ID {
+			errs = append(errs, fmt.Errorf("%s: %w until %s", op.ID, ErrStillRunning, l.ExpiresAt.UTC().Format(time.RFC3339)))
+			continue
+		}
+		r := &run{dp: dp, op: op}
+		dp.recoverOne(ctx, r)
+		_ = d.Locker.Release(ctx, op.Env, op.ID)
+		done = append(done, r.op)
+	}
+	return done, errors.Join(errs...)
+}
+
+func (dp *Deployer) recoverOne(ctx context.Context, r *run) {
+	d := dp.d
+	op := r.op
+	at := fmt.Sprintf("interrupted at %s", lastStep(op))
+	if (op.State == StepRequested || op.State == StepApproved) && lastStep(op) == op.State {
+		if op.Chat != nil {
+			return // never started: it waits for its approval or confirmation in chat
+		}
+		r.finish(ctx, StepFailed, "interrupted before it started; nothing was changed")
+		return
+	}
+	if op.ToSlot == "" {
+		r.finish(ctx, StepFailed, at+" before anything changed; nothing to undo")
+		return
+	}
+	live, _, err := d.Proxy.LiveSlot(ctx)
+	if err != nil {
+		r.finish(ctx, StepNeedsAttention, fmt.Sprintf("%s; the proxy configuration cannot be read (%v), so nothing was touched", at, err))
+		return
+	}
+	switch live {
+	case op.FromSlot:
+		msg := fmt.Sprintf("%s; %s kept serving", at, op.FromSlot)
+		if op.Kind == KindDeploy {
+			msg += dp.removeIfOurs(ctx, op)
+		}
+		r.finish(ctx, StepFailed, msg)
+	case op.ToSlot:
+		h := d.Prober.Probe(ctx, d.Env.Slots[op.ToSlot].HealthURL)
+		if h.Status == Healthy || (h.Status == Degraded && d.Env.Policy.AcceptDegraded) {
+			if op.Kind == KindDeploy {
+				r.op.BakeUntil = d.Now().Add(d.Env.Policy.Bake)
+				dp.writeState(ctx, r, "active")
+			}
+			r.finish(ctx, StepDone, fmt.Sprintf("%s; found traffic on %s and it is %s: the %s completed", at, op.ToSlot, h.Status, op.Kind))
+			return
+		}
+		dp.switchBack(ctx, r, at, h)
+	default:
+		r.finish(ctx, StepNeedsAttention, fmt.Sprintf("%s; the proxy serves %q, which is neither slot of this operation; nothing was touched", at, live))
+	}
+}
+
+// switchBack returns traffic to the operation's source slot after a
+// restart found the target unhealthy, if the source can serve.
+func (dp *Deployer) switchBack(ctx context.Context, r *run, at string, h Health) {
+	d := dp.d
+	op := r.op
+	from := d.Env.Slots[op.FromSlot]
+	fh := d.Prober.Probe(ctx, from.HealthURL)
+	if !fh.Status.Serving() {
+		r.finish(ctx, StepNeedsAttention, fmt.Sprintf("%s; %s serves but is %s, and %s is %s too: nothing was switched, decide by hand",
+			at, op.ToSlot, describeHealth(h), op.FromSlot, fh.Status))
+		return
+	}
+	if _, err := d.Proxy.Switch(ctx, op.FromSlot); err != nil {
+		r.finish(ctx, StepNeedsAttention, fmt.Sprintf("%s; %s is %s but switching back to %s failed: %v", at, op.ToSlot, h.Status, op.FromSlot, err))
+		return
+	}
+	msg := fmt.Sprintf("%s; %s was serving but is %s, so traffic went back to %s", at, op.ToSlot, describeHealth(h), op.FromSlot)
+	if op.Kind == KindDeploy {
+		msg += dp.removeIfOurs(ctx, op)
+	}
+	r.finish(ctx, StepRolledBack, msg)
+}
+
+// removeIfOurs removes the target container when this operation created it.
+func (dp *Deployer) removeIfOurs(ctx context.Context, op Operation) string {
+	name := dp.d.Env.Slots[op.ToSlot].Container
+	info, err := dp.d.Engine.Inspect(ctx, name)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("; %s could not be inspected (%v) and was left alone", name, err)
+	case !info.Exists:
+		return ""
+	case info.Labels["com.togather.chatops.operation"] != op.ID:
+		return fmt.Sprintf("; %s was not created by this operation and was left alone", name)
+	}
+	if err := dp.d.Engine.Remove(ctx, name); err != nil {
+		return fmt.Sprintf("; removing the new container %s failed: %v", name, err)
+	}
+	return "; the new container was removed"
+}
+
+// lastStep is the step of the operation's last journal entry.
+func lastStep(op Operation) Step {
+	if len(op.Journal) == 0 {
+		return op.State
+	}
+	return op.Journal[len(op.Journal)-1].Step
+}
+
+// Bake watches a finished deploy: until the watch window ends it probes the
+// new slot and, if it fails HealthConsecutive times in a row and the policy
+// allows, rolls back automatically; when the bake window ends it stops the
+// previous slot, unless traffic has moved since. It resumes correctly after
+// a restart because every deadline is in the operation.
+func (dp *Deployer) Bake(ctx context.Context, opID string) error {
+	d := dp.d
+	op, err := d.Journal.Get(ctx, opID)
+	if err != nil {
+		return fmt.Errorf("bake %s: %w", opID, err)
+	}
+	if op.Kind != KindDeploy || op.State != StepDone || op.Baked {
+		return nil
+	}
+	doneAt := op.BakeUntil.Add(-d.Env.Policy.Bake)
+	watchUntil := doneAt.Add(d.Env.Policy.Watch)
+	failures := 0
+	t := time.NewTicker(d.Env.Policy.HealthInterval)
+	defer t.Stop()
+	for {
+		now := d.Now()
+		if !op.Baked && !now.Before(op.BakeUntil) {
+			dp.stopPrevious(ctx, &op)
+		}
+		if op.Baked && !now.Before(watchUntil) {
+			return nil
+		}
+		if now.Before(watchUntil) {
+			h := d.Prober.Probe(ctx, d.Env.Slots[op.ToSlot].HealthURL)
+			if h.Status == Healthy || (h.Status == Degraded && d.Env.Policy.AcceptDegraded) {
+				failures = 0
+			} else if failures++; failures >= d.Env.Policy.HealthConsecutive {
+				return dp.autoRollback(ctx, &op, h)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+func (dp *Deployer) stopPrevious(ctx context.Context, op *Operation) {
+	d := dp.d
+	detail := ""
+	live, _, err := d.Proxy.LiveSlot(ctx)
+	switch {
+	case err != nil:
+		return // try again on the next tick
+	case live != op.ToSlot:
+		detail = fmt.Sprintf("bake ended; traffic is on %s now, so %s was left running", live, op.FromSlot)
+	default:
+		name := d.Env.Slots[op.FromSlot].Container
+		if err := d.Engine.Stop(ctx, name, 10*time.Second); err != nil && !errors.Is(ctx.Err(), context.Canceled) {
+			detail = fmt.Sprintf("bake ended; stopping %s failed: %v", name, err)
+		} else {
+			detail = fmt.Sprintf("bake ended; %s stopped (rollback now restarts it)", name)
+		}
+	}
+	op.Baked = true
+	e := JournalEntry{At: d.Now(), Step: op.State, Phase: PhaseNote, Detail: detail}
+	if err := d.Journal.Record(context.WithoutCancel(ctx), *op, e); err == nil {
+		op.Journal = append(op.Journal, e)
+		d.Notify(*op, e)
+	}
+}
+
+func (dp *Deployer) autoRollback(ctx context.Context, op *Operation, h Health) error {
+	d := dp.d
+	live, _, err := d.Proxy.LiveSlot(ctx)
+	if err != nil || live != op.ToSlot {
+		return nil
+	}
+	reason := fmt.Sprintf("%s failed %d health checks in a row after the deploy of %s: %s", op.ToSlot, d.Env.Policy.HealthConsecutive, op.Version, describeHealth(h))
+	e := JournalEntry{At: d.Now(), Step: op.State, Phase: PhaseNote, Detail: reason}
+	if !d.Env.Policy.AutoRollback {
+		_ = d.Journal.Record(ctx, *op, e)
+		d.Notify(*op, JournalEntry{At: e.At, Step: e.Step, Phase: PhaseNote, Detail: reason + "; automatic rollback is off: roll back by hand"})
+		return nil
+	}
+	d.Notify(*op, e)
+	_, err = dp.Rollback(ctx, RollbackRequest{Requester: "togather-chatops", Reason: "automatic: " + reason, Chat: op.Chat})
+	return err
+}
