@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/togather-foundation/togather-chatops/internal/apptest"
 	"github.com/togather-foundation/togather-chatops/internal/testenv"
 	"github.com/togather-foundation/togather-chatops/ops"
 )
@@ -41,9 +42,9 @@ func TestCrashAtEveryStep(t *testing.T) {
 	}
 	for _, p := range points {
 		t.Run(p.at, func(t *testing.T) {
-			e := newDeployEnv(t)
-			cmd := exec.Command(bin, "deploy", "staging", v2, "--no-wait", "--reason", "crash test", "--config", e.configPath)
-			cmd.Env = append(os.Environ(), "DATABASE_URL="+e.storeDSN, "TOGATHER_CHATOPS_CRASH_AT="+p.at)
+			e := apptest.NewDeployEnv(t)
+			cmd := exec.Command(bin, "deploy", "staging", apptest.V2, "--no-wait", "--reason", "crash test", "--config", e.ConfigPath)
+			cmd.Env = append(os.Environ(), "DATABASE_URL="+e.StoreDSN, "TOGATHER_CHATOPS_CRASH_AT="+p.at)
 			var out bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &out
 			err := cmd.Run()
@@ -57,7 +58,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 			defer cancel()
 			var recovered []ops.Operation
 			for {
-				recovered, err = e.env.Deployer.Recover(ctx)
+				recovered, err = e.Env.Deployer.Recover(ctx)
 				if !errors.Is(err, ops.ErrStillRunning) {
 					break
 				}
@@ -74,20 +75,20 @@ func TestCrashAtEveryStep(t *testing.T) {
 			if op.State != p.state || !strings.Contains(last.Detail, "interrupted at") {
 				t.Errorf("after recovery: state %s, last entry %+v; want %s explained", op.State, last, p.state)
 			}
-			_, body := e.serving()
-			e.wantServing(p.live, map[ops.Slot]string{ops.Blue: v1, ops.Green: v2}[p.live])
-			resp, err := http.Get(e.env.Env.Slots[p.live].HealthURL)
+			_, body := e.Serving()
+			e.WantServing(p.live, map[ops.Slot]string{ops.Blue: apptest.V1, ops.Green: apptest.V2}[p.live])
+			resp, err := http.Get(e.Env.Env.Slots[p.live].HealthURL)
 			if err != nil || resp.StatusCode != http.StatusOK {
 				t.Fatalf("the live slot is not healthy: %v", err)
 			}
 			resp.Body.Close()
-			other := e.container(p.live.Other())
+			other := e.Container(p.live.Other())
 			if p.live == ops.Blue && other.Exists {
 				t.Errorf("the half-deployed green container was left: %+v (serving %s)", other, body)
 			}
-			e.wantNoLock()
+			e.WantNoLock()
 			// Recovering again finds nothing to do.
-			if again, err := e.env.Deployer.Recover(ctx); err != nil || len(again) != 0 {
+			if again, err := e.Env.Deployer.Recover(ctx); err != nil || len(again) != 0 {
 				t.Errorf("second recover: %d ops, %v", len(again), err)
 			}
 		})
