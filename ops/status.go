@@ -33,6 +33,7 @@ type Target struct {
 	Env    Environment
 	Proxy  LiveSlotReader
 	Engine ContainerInspector
+	State  StateFile // nil when the environment keeps no deployment-state.json
 }
 
 // Service runs operations on the managed environments.
@@ -75,7 +76,10 @@ type EnvStatus struct {
 	LivePort int    // the port the proxy points at
 	ProxyErr string // why Live is unknown
 	Slots    []SlotStatus
-	Drift    []string // disagreements between the proxy, the containers and health
+	// StateSlot is the live slot deployment-state.json records; empty when
+	// there is no state file or it records none.
+	StateSlot Slot
+	Drift     []string // disagreements between the proxy, the state file, the containers and health
 }
 
 // Status reads the environment's proxy, containers and health in parallel
@@ -98,6 +102,15 @@ func (s *Service) Status(ctx context.Context, env string) (EnvStatus, error) {
 		}
 		st.Live, st.LivePort = slot, port
 	}()
+	if t.State != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if s, err := t.State.Read(ctx); err == nil && s.Current != nil {
+				st.StateSlot = s.Current.ActiveSlot
+			}
+		}()
+	}
 	for i, slot := range Slots {
 		spec := t.Env.Slots[slot]
 		st.Slots[i] = SlotStatus{Slot: slot, Spec: spec}
@@ -132,6 +145,9 @@ func drift(st EnvStatus) []string {
 	var out []string
 	if st.ProxyErr != "" {
 		out = append(out, "the proxy configuration could not be read: "+st.ProxyErr)
+	}
+	if st.StateSlot != "" && st.Live != "" && st.StateSlot != st.Live {
+		out = append(out, fmt.Sprintf("deployment-state.json says %s is live but the proxy serves %s: Togather's scripts would recreate the live container; the next deploy or rollback rewrites the file", st.StateSlot, st.Live))
 	}
 	for _, ss := range st.Slots {
 		if ss.Live {

@@ -23,6 +23,14 @@ func (f fakeEngine) Inspect(_ context.Context, name string) (ops.ContainerInfo, 
 	return f[name], nil
 }
 
+type fakeState ops.Slot
+
+func (f fakeState) Read(context.Context) (ops.DeploymentState, error) {
+	return ops.DeploymentState{Current: &ops.Deployment{ActiveSlot: ops.Slot(f)}}, nil
+}
+
+func (fakeState) Write(context.Context, ops.DeploymentState) error { return nil }
+
 type fakeProber map[string]ops.Health
 
 func (f fakeProber) Probe(_ context.Context, url string) ops.Health { return f[url] }
@@ -37,6 +45,7 @@ func TestStatus(t *testing.T) {
 	tests := []struct {
 		name      string
 		proxy     fakeProxy
+		state     ops.StateFile
 		engine    fakeEngine
 		prober    fakeProber
 		wantLive  ops.Slot
@@ -65,6 +74,15 @@ func TestStatus(t *testing.T) {
 			wantDrift: []string{"could not be read: markers missing"},
 		},
 		{
+			name:      "state file disagrees with the proxy",
+			proxy:     fakeProxy{slot: ops.Blue, port: 8081},
+			state:     fakeState(ops.Green),
+			engine:    fakeEngine{"b": running},
+			prober:    fakeProber{"http://b/health": {Status: ops.Healthy}},
+			wantLive:  ops.Blue,
+			wantDrift: []string{"deployment-state.json says green is live but the proxy serves blue"},
+		},
+		{
 			name:      "port drift",
 			proxy:     fakeProxy{slot: ops.Blue, port: 9999},
 			engine:    fakeEngine{"b": running},
@@ -75,7 +93,7 @@ func TestStatus(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			svc := ops.NewService(tc.prober, ops.Target{Env: testEnv, Proxy: tc.proxy, Engine: tc.engine})
+			svc := ops.NewService(tc.prober, ops.Target{Env: testEnv, Proxy: tc.proxy, Engine: tc.engine, State: tc.state})
 			st, err := svc.Status(context.Background(), "staging")
 			if err != nil {
 				t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 	"github.com/togather-foundation/togather-chatops/bot"
 	bslack "github.com/togather-foundation/togather-chatops/bot/slack"
 	"github.com/togather-foundation/togather-chatops/internal/config"
+	"github.com/togather-foundation/togather-chatops/ops"
 	"github.com/togather-foundation/togather-chatops/store/postgres"
 )
 
@@ -64,7 +65,12 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	if a.store, err = postgres.Open(ctx, cfg.Secrets.DatabaseURL); err != nil {
 		return nil, err
 	}
-	if a.ops, err = NewOps(cfg, OpsOptions{Store: a.store, Now: o.Now}); err != nil {
+	notify := func(op ops.Operation, e ops.JournalEntry) {
+		if e.Phase != ops.PhaseBegin {
+			o.Logger.Info().Str("op", op.ID).Str("env", op.Env).Str("step", string(e.Step)).Str("phase", string(e.Phase)).Msg(e.Detail)
+		}
+	}
+	if a.ops, err = NewOps(cfg, OpsOptions{Store: a.store, Now: o.Now, Notify: notify}); err != nil {
 		return nil, err
 	}
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -129,10 +135,13 @@ func (a *App) Run(ctx context.Context) error {
 		}
 	}()
 	go a.pruneEnvelopes(ctx)
+	keeperDone := make(chan struct{})
+	go func() { defer close(keeperDone); a.keep(ctx) }()
 	a.ready.Store(true)
 	a.log.Info().Str("http", a.Addr()).Strs("environments", a.cfg.EnvironmentNames()).Msg("togather-chatops serving")
 	err := a.adapter.Run(ctx)
 	a.ready.Store(false)
+	<-keeperDone
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutCtx)

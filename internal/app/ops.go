@@ -71,7 +71,7 @@ func NewOps(cfg *config.Config, o OpsOptions) (*Ops, error) {
 			ports[s] = spec.HostPort
 		}
 		proxy := caddy.New(env.Caddy.AdminURL, env.Caddy.Caddyfile, ports)
-		targets = append(targets, ops.Target{Env: oe, Engine: eng, Proxy: proxy})
+		targets = append(targets, ops.Target{Env: oe, Engine: eng, Proxy: proxy, State: stateFile(env)})
 		db := appDB{envFile: env.EnvFile, variable: env.DatabaseURLVar}
 		snaps := &lazySnapshots{db: db, opts: pg.SnapshotOptions{Dir: env.Snapshots.Dir, RetentionDays: retentionDays(env), Env: name, Now: o.Now}}
 		eo := &EnvOps{Env: oe, Snapshots: snaps, Engine: eng, Proxy: proxy}

@@ -1,0 +1,119 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/togather-foundation/togather-chatops/ops"
+)
+
+// leaderKey is the PostgreSQL advisory lock the replicas compete for; the
+// holder runs recovery and the bake/watch of finished deploys.
+const leaderKey int64 = 0x746f676174686572 // "togather"
+
+// keep runs on the leader replica until ctx ends: it recovers operations a
+// crash interrupted (once their lease has run out), then keeps every
+// finished deploy's bake and watch going, resuming them after a restart.
+func (a *App) keep(ctx context.Context) {
+	release := a.awaitLeadership(ctx)
+	if release == nil {
+		return
+	}
+	defer release()
+	a.log.Info().Msg("leader: recovering interrupted operations and watching finished deploys")
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for _, name := range a.cfg.EnvironmentNames() {
+		eo, err := a.ops.Env(name)
+		if err != nil || eo.Deployer == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.recoverEnv(ctx, eo)
+		}()
+	}
+	baking := map[string]bool{}
+	var mu sync.Mutex
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		unbaked, err := a.store.Unbaked(ctx)
+		if err != nil && ctx.Err() == nil {
+			a.log.Warn().Err(err).Msg("listing deploys to bake failed")
+		}
+		for _, op := range unbaked {
+			eo, err := a.ops.Env(op.Env)
+			if err != nil || eo.Deployer == nil {
+				continue
+			}
+			mu.Lock()
+			skip := baking[op.ID]
+			baking[op.ID] = true
+			mu.Unlock()
+			if skip {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := eo.Deployer.Bake(ctx, op.ID); err != nil && !errors.Is(err, context.Canceled) {
+					a.log.Error().Err(err).Str("op", op.ID).Msg("bake failed")
+				}
+				mu.Lock()
+				delete(baking, op.ID)
+				mu.Unlock()
+			}()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// awaitLeadership polls for the leader lock; it returns its release, or
+// nil when ctx ends first.
+func (a *App) awaitLeadership(ctx context.Context) func() {
+	for {
+		release, ok, err := a.store.TryLeader(ctx, leaderKey)
+		if err != nil && ctx.Err() == nil {
+			a.log.Warn().Err(err).Msg("leader election failed; retrying")
+		}
+		if ok {
+			return release
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+// recoverEnv reconciles the environment's interrupted operations, waiting
+// for leases that are still running out.
+func (a *App) recoverEnv(ctx context.Context, eo *EnvOps) {
+	for {
+		done, err := eo.Deployer.Recover(ctx)
+		for _, op := range done {
+			a.log.Warn().Str("op", op.ID).Str("env", op.Env).Str("state", string(op.State)).
+				Str("found", op.Journal[len(op.Journal)-1].Detail).Msg("recovered an interrupted operation")
+		}
+		if err == nil || !errors.Is(err, ops.ErrStillRunning) {
+			if err != nil && ctx.Err() == nil {
+				a.log.Error().Err(err).Str("env", eo.Env.Name).Msg("recovery failed")
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
