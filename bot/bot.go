@@ -21,12 +21,17 @@ type Options struct {
 	Authorizer   *Authorizer
 	Auditor      Auditor
 	Status       StatusReader
+	Envs         Environments
+	Ops          Operations
+	Locks        ops.Locker
+	Channels     Channels
+	Approvals    Approvals
 	Logger       zerolog.Logger
 	Now          func() time.Time
 }
 
 // handler runs one parsed, authorised command.
-type handler func(ctx context.Context, cmd Command, rw Responder) error
+type handler func(ctx context.Context, req Request, cmd Command, rw Responder) error
 
 // Bot answers commands. It is safe for concurrent use.
 type Bot struct {
@@ -35,6 +40,12 @@ type Bot struct {
 	authz    *Authorizer
 	audit    Auditor
 	status   StatusReader
+	envOps   Environments
+	ops      Operations
+	locks    ops.Locker
+	channels Channels
+	approval Approvals
+	poster   Poster
 	log      zerolog.Logger
 	now      func() time.Time
 }
@@ -44,10 +55,18 @@ func New(o Options) *Bot {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	b := &Bot{envs: o.Environments, authz: o.Authorizer, audit: o.Auditor, status: o.Status, log: o.Logger, now: o.Now}
-	b.handlers = map[Name]handler{NameStatus: b.handleStatus}
+	if o.Approvals.TTL <= 0 {
+		o.Approvals.TTL = 30 * time.Minute
+	}
+	b := &Bot{envs: o.Environments, authz: o.Authorizer, audit: o.Auditor, status: o.Status, envOps: o.Envs, ops: o.Ops,
+		locks: o.Locks, channels: o.Channels, approval: o.Approvals, log: o.Logger, now: o.Now}
+	b.handlers = b.routes()
 	return b
 }
+
+// SetPoster gives the bot the chat it posts to; the Slack adapter needs the
+// bot first, so it comes after New.
+func (b *Bot) SetPoster(p Poster) { b.poster = p }
 
 // readOnly permissions may run while the audit log cannot be written: the
 // on-call engineer must still see what is going on.
@@ -80,7 +99,7 @@ func (b *Bot) HandleCommand(ctx context.Context, req Request, rw Responder) erro
 	if !ok {
 		return rw.Reply(ctx, Textf(fmt.Sprintf(":construction: `%s` is understood but not available yet in this version of the bot. Until it ships, use the terminal or Togather's scripts.", perm)))
 	}
-	return h(ctx, cmd, rw)
+	return h(ctx, req, cmd, rw)
 }
 
 func (b *Bot) record(ctx context.Context, req Request, perm, env string, allowed bool, why string) error {

@@ -9,7 +9,7 @@ import (
 	"github.com/togather-foundation/togather-chatops/ops"
 )
 
-func (b *Bot) handleStatus(ctx context.Context, cmd Command, rw Responder) error {
+func (b *Bot) handleStatus(ctx context.Context, _ Request, cmd Command, rw Responder) error {
 	st, err := b.status.Status(ctx, cmd.Env)
 	if err != nil {
 		msg := fmt.Sprintf(":x: Could not read the status of %s: %v", cmd.Env, err)

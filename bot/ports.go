@@ -1,0 +1,45 @@
+package bot
+
+import (
+	"context"
+	"time"
+
+	"github.com/togather-foundation/togather-chatops/ops"
+)
+
+// Poster posts and edits messages in channels and threads.
+type Poster interface {
+	// Post sends m to channel, into the thread of threadTS when set, and
+	// returns the new message's timestamp.
+	Post(ctx context.Context, channel, threadTS string, m Message) (string, error)
+	Update(ctx context.Context, channel, ts string, m Message) error
+}
+
+// Environments runs the operations of the managed environments.
+type Environments interface {
+	Policy(env string) (ops.Policy, bool)
+	Preflight(ctx context.Context, req ops.PreflightRequest) (ops.Report, error)
+	Deploy(ctx context.Context, env string, req ops.DeployRequest) (ops.Operation, error)
+	Rollback(ctx context.Context, env string, req ops.RollbackRequest) (ops.Operation, error)
+	Snapshots(env string) (ops.Snapshotter, bool)
+}
+
+// Operations reads and moves operations in the journal. Transition is a
+// compare-and-set: it moves the state only if it is one of from, so of two
+// racing clicks exactly one wins.
+type Operations interface {
+	Create(ctx context.Context, op ops.Operation) error
+	Get(ctx context.Context, id string) (ops.Operation, error)
+	Transition(ctx context.Context, id string, from []ops.Step, to ops.Step, e ops.JournalEntry) (ops.Operation, bool, error)
+	History(ctx context.Context, env string, limit int) ([]ops.Operation, error)
+}
+
+// Channels are where the bot posts.
+type Channels struct {
+	Deploys string
+}
+
+// Approvals is the approval policy shared by every environment.
+type Approvals struct {
+	TTL time.Duration // a request expires after this long (30 min default)
+}

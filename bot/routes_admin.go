@@ -1,0 +1,6 @@
+package bot
+
+// adminRoutes are the handlers of the lock, history and snapshot commands.
+func (b *Bot) adminRoutes() map[Name]handler {
+	return map[Name]handler{}
+}
