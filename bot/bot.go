@@ -46,6 +46,7 @@ type Bot struct {
 	channels Channels
 	approval Approvals
 	poster   Poster
+	progress progress
 	log      zerolog.Logger
 	now      func() time.Time
 }
@@ -112,10 +113,4 @@ func (b *Bot) record(ctx context.Context, req Request, perm, env string, allowed
 		return fmt.Errorf("audit %s by %s: %w", perm, req.User, err)
 	}
 	return nil
-}
-
-// HandleAction handles a button press. No button of this version starts
-// anything yet, so every press is answered as inactive rather than ignored.
-func (b *Bot) HandleAction(ctx context.Context, req Request, rw Responder) error {
-	return rw.Reply(ctx, Textf(":information_source: This button is no longer active. Run the command again to get a fresh one."))
 }

@@ -32,7 +32,20 @@ type Operations interface {
 	Get(ctx context.Context, id string) (ops.Operation, error)
 	Transition(ctx context.Context, id string, from []ops.Step, to ops.Step, e ops.JournalEntry) (ops.Operation, bool, error)
 	History(ctx context.Context, env string, limit int) ([]ops.Operation, error)
+	Unfinished(ctx context.Context) ([]ops.Operation, error)
 }
+
+// Chat keys of an operation's Chat map: where its request message is and
+// what its approval is bound to.
+const (
+	chatChannel = "channel"
+	chatTS      = "ts"
+	chatHash    = "report_hash"
+	chatNeeded  = "approvals_needed"
+	chatExpires = "expires_at"
+	chatTarget  = "target"           // a snapshot name for restores
+	chatRestore = "restore_snapshot" // a rollback restores the pre-deploy snapshot first
+)
 
 // Channels are where the bot posts.
 type Channels struct {

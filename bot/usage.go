@@ -280,3 +280,8 @@ func Commands() []CommandInfo {
 	}
 	return out
 }
+
+// ButtonPermissions are permissions checked on buttons and flags rather
+// than on a command of their own: approving a request, and forcing an
+// unlock.
+var ButtonPermissions = []string{"approve", "unlock.force"}

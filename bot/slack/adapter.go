@@ -204,6 +204,14 @@ func (a *Adapter) toJob(evt socketmode.Event, received time.Time) (job, bool) {
 			respond: a.responder(data.ChannelID, data.UserID, data.ResponseURL),
 		}, true
 	case slack.InteractionCallback:
+		if data.Type == slack.InteractionTypeViewSubmission {
+			return job{kind: "action", received: received,
+				req: bot.Request{ID: env, User: data.User.ID, At: received, Action: &bot.Action{
+					ActionID: data.View.CallbackID, Value: data.View.PrivateMetadata, Inputs: formInputs(data.View.State),
+				}},
+				respond: a.responder("", data.User.ID, ""),
+			}, true
+		}
 		if data.Type != slack.InteractionTypeBlockActions || len(data.ActionCallback.BlockActions) == 0 {
 			return job{}, false
 		}
@@ -215,6 +223,7 @@ func (a *Adapter) toJob(evt socketmode.Event, received time.Time) (job, bool) {
 		return job{kind: "action", received: received,
 			req: bot.Request{ID: env, User: data.User.ID, Channel: channel, At: received, Action: &bot.Action{
 				ActionID: act.ActionID, Value: act.Value, MessageTS: data.Container.MessageTs, ThreadTS: data.Container.ThreadTs,
+				TriggerID: data.TriggerID,
 			}},
 			respond: a.responder(channel, data.User.ID, data.ResponseURL),
 		}, true
@@ -333,6 +342,43 @@ func (a *Adapter) Update(ctx context.Context, channel, ts string, m bot.Message)
 	text, blocks := Render(m)
 	return a.call(ctx, "chat.update", func() error {
 		_, _, _, err := a.api.UpdateMessageContext(ctx, channel, ts, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...))
+		return err
+	})
+}
+
+// formInputs flattens a submitted view's state to input id → value.
+func formInputs(st *slack.ViewState) map[string]string {
+	out := map[string]string{}
+	if st == nil {
+		return out
+	}
+	for _, actions := range st.Values {
+		for id, v := range actions {
+			out[id] = v.Value
+		}
+	}
+	return out
+}
+
+// OpenForm opens a modal with text inputs (views.open).
+func (a *Adapter) OpenForm(ctx context.Context, triggerID string, f bot.Form) error {
+	var blocks []slack.Block
+	for _, in := range f.Inputs {
+		el := slack.NewPlainTextInputBlockElement(nil, in.ID)
+		el.Multiline = in.Multiline
+		ib := slack.NewInputBlock("in-"+in.ID, slack.NewTextBlockObject(slack.PlainTextType, cut(in.Label, 2000), false, false), nil, el)
+		ib.Optional = in.Optional
+		blocks = append(blocks, ib)
+	}
+	view := slack.ModalViewRequest{
+		Type: slack.VTModal, CallbackID: f.ID, PrivateMetadata: f.Value,
+		Title:  slack.NewTextBlockObject(slack.PlainTextType, cut(f.Title, 24), false, false),
+		Submit: slack.NewTextBlockObject(slack.PlainTextType, cut(f.Submit, 24), false, false),
+		Close:  slack.NewTextBlockObject(slack.PlainTextType, "Cancel", false, false),
+		Blocks: slack.Blocks{BlockSet: blocks},
+	}
+	return a.call(ctx, "views.open", func() error {
+		_, err := a.api.OpenViewContext(ctx, triggerID, view)
 		return err
 	})
 }

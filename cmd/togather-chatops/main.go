@@ -118,7 +118,7 @@ func permissions() []string {
 			out = append(out, c.Permission)
 		}
 	}
-	return out
+	return append(out, bot.ButtonPermissions...)
 }
 
 // flagSet returns a FlagSet with the shared --config flag that prints its

@@ -43,6 +43,7 @@ type App struct {
 	adapter  *bslack.Adapter
 	registry *prometheus.Registry
 	ops      *Ops
+	bot      *bot.Bot
 	listener net.Listener
 	ready    atomic.Bool
 }
@@ -65,9 +66,13 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	if a.store, err = postgres.Open(ctx, cfg.Secrets.DatabaseURL); err != nil {
 		return nil, err
 	}
+	var b *bot.Bot
 	notify := func(op ops.Operation, e ops.JournalEntry) {
 		if e.Phase != ops.PhaseBegin {
 			o.Logger.Info().Str("op", op.ID).Str("env", op.Env).Str("step", string(e.Step)).Str("phase", string(e.Phase)).Msg(e.Detail)
+		}
+		if b != nil {
+			b.Progress(op, e)
 		}
 	}
 	if a.ops, err = NewOps(cfg, OpsOptions{Store: a.store, Now: o.Now, Notify: notify}); err != nil {
@@ -81,14 +86,20 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		roles = append(roles, bot.Role{Name: r.Name, Users: r.Users, Groups: r.Groups, Commands: r.Commands, Environments: r.Environments})
 	}
 	groups := &lateGroups{}
-	b := bot.New(bot.Options{
+	b = bot.New(bot.Options{
 		Environments: cfg.EnvironmentNames(),
 		Authorizer:   bot.NewAuthorizer(roles, groups, groupCacheTTL, o.Now),
 		Auditor:      a.store,
 		Status:       a.ops,
+		Envs:         chatEnvironments{a.ops},
+		Ops:          chatOperations{a.store},
+		Locks:        a.store.Locks(),
+		Channels:     bot.Channels{Deploys: cfg.Channels.Deploys},
+		Approvals:    bot.Approvals{TTL: cfg.Policy.ApprovalTTL},
 		Logger:       o.Logger,
 		Now:          o.Now,
 	})
+	a.bot = b
 	a.adapter = bslack.New(bslack.Options{
 		AppToken:       cfg.Secrets.SlackAppToken,
 		BotToken:       cfg.Secrets.SlackBotToken,
@@ -104,6 +115,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		Now:            o.Now,
 	})
 	groups.r = a.adapter
+	b.SetPoster(a.adapter)
 	if a.listener, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
 		return nil, fmt.Errorf("listen for /metrics on %s: %w", cfg.HTTP.Listen, err)
 	}

@@ -36,6 +36,11 @@ func (a *App) keep(ctx context.Context) {
 			a.recoverEnv(ctx, eo)
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.expireRequests(ctx)
+	}()
 	baking := map[string]bool{}
 	var mu sync.Mutex
 	t := time.NewTicker(10 * time.Second)
@@ -114,6 +119,23 @@ func (a *App) recoverEnv(ctx context.Context, eo *EnvOps) {
 		case <-ctx.Done():
 			return
 		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// expireRequests ends approval requests past their deadline and says so on
+// their messages.
+func (a *App) expireRequests(ctx context.Context) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		if err := a.bot.ExpireRequests(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn().Err(err).Msg("expiring approval requests failed")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }

@@ -287,3 +287,54 @@ func (l lazyMigrator) Size(ctx context.Context) (int64, error) {
 	}
 	return m.Size(ctx)
 }
+
+// chatEnvironments gives the chat layer the operations of every
+// environment.
+type chatEnvironments struct{ o *Ops }
+
+func (c chatEnvironments) Policy(env string) (ops.Policy, bool) {
+	e, err := c.o.Env(env)
+	if err != nil {
+		return ops.Policy{}, false
+	}
+	return e.Env.Policy, true
+}
+
+func (c chatEnvironments) Preflight(ctx context.Context, req ops.PreflightRequest) (ops.Report, error) {
+	e, err := c.o.Env(req.Env)
+	if err != nil {
+		return ops.Report{}, err
+	}
+	return e.Preflight.Run(ctx, req)
+}
+
+func (c chatEnvironments) Deploy(ctx context.Context, env string, req ops.DeployRequest) (ops.Operation, error) {
+	e, err := c.o.Env(env)
+	if err != nil {
+		return ops.Operation{}, err
+	}
+	return e.Deployer.Deploy(ctx, req)
+}
+
+func (c chatEnvironments) Rollback(ctx context.Context, env string, req ops.RollbackRequest) (ops.Operation, error) {
+	e, err := c.o.Env(env)
+	if err != nil {
+		return ops.Operation{}, err
+	}
+	return e.Deployer.Rollback(ctx, req)
+}
+
+func (c chatEnvironments) Snapshots(env string) (ops.Snapshotter, bool) {
+	e, err := c.o.Env(env)
+	if err != nil {
+		return nil, false
+	}
+	return e.Snapshots, true
+}
+
+// chatOperations is the store seen as the chat layer's operation journal.
+type chatOperations struct{ *postgres.Store }
+
+func (c chatOperations) Transition(ctx context.Context, id string, from []ops.Step, to ops.Step, e ops.JournalEntry) (ops.Operation, bool, error) {
+	return c.TransitionOperation(ctx, id, from, to, e)
+}

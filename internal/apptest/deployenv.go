@@ -27,8 +27,8 @@ import (
 
 // Versions of the stand-in server used by the deploy tests.
 const (
-	V1     = "V1.0.0"       // healthy
-	V2     = "V2.0.0"       // healthy
+	V1     = "v1.0.0"       // healthy
+	V2     = "v2.0.0"       // healthy
 	VBad   = "v3.0.0-never" // never turns healthy
 	VFlaky = "v4.0.0-flaky" // healthy, then unhealthy a few seconds after start
 )

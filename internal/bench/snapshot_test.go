@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,26 +14,29 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/togather-foundation/togather-chatops/internal/testenv"
+	"github.com/togather-foundation/togather-chatops/ops"
 	"github.com/togather-foundation/togather-chatops/ops/pg"
 )
 
-// benchSeedSQL fills a database with about 240 MB of event rows that
-// compress like real data (about 3:1 with gzip): sentences of words drawn
-// at random from a small vocabulary, md5 strings, timestamps and numbers.
+// benchSeedSQL fills a database with about 350 MB of event rows that
+// compress like real data (about 4.5:1 with gzip): templated sentences and
+// URLs around words drawn at random from a small vocabulary, md5 strings,
+// timestamps and numbers.
 const benchSeedSQL = `
 CREATE TABLE events (id bigint PRIMARY KEY, title text, description text, hash text,
-	starts_at timestamptz, capacity int, venue text);
+	starts_at timestamptz, capacity int, venue text, url text);
 INSERT INTO events
 SELECT g,
 	initcap(w[1 + (g*7) % 40]) || ' ' || w[1 + (g*13) % 40] || ' #' || g,
+	'Join us for a ' || w[1 + g % 40] || ' ' || w[1 + g*3 % 40] || ' at the ' || w[1 + g*11 % 40] || ' hall: ' ||
 	w[1 + floor(random()*40)::int] || ' ' || w[1 + floor(random()*40)::int] || ' ' || w[1 + floor(random()*40)::int] || ' ' ||
-	w[1 + floor(random()*40)::int] || ' ' || w[1 + floor(random()*40)::int] || ' ' || w[1 + floor(random()*40)::int] || ' ' ||
-	w[1 + floor(random()*40)::int] || ' ' || w[1 + floor(random()*40)::int] || ' ' || w[1 + floor(random()*40)::int] || ' ' ||
-	w[1 + floor(random()*40)::int] || ' ' || w[1 + floor(random()*40)::int] || ' ' || w[1 + floor(random()*40)::int] || '.',
+	w[1 + floor(random()*40)::int] || ' ' || w[1 + floor(random()*40)::int] || ' ' || w[1 + floor(random()*40)::int] ||
+	'. Everyone is welcome; doors open 30 minutes before the start.',
 	md5(g::text || random()::text),
 	timestamptz '2024-01-01' + random() * interval '730 days',
 	(random()*500)::int,
-	'Venue ' || (g % 997) || ', ' || w[1 + g % 40] || ' street'
+	'Venue ' || (g % 997) || ', ' || w[1 + g % 40] || ' street',
+	'https://togather.example.org/events/' || g || '/' || w[1 + g*7 % 40]
 FROM generate_series(1, 1000000) g,
 	(SELECT string_to_array('community concert meetup workshop festival music art dance food market family outdoor park '
 		'library museum theatre film night morning weekend free ticket volunteer garden market craft talk lecture kids '
@@ -76,19 +80,27 @@ func TestBenchSnapshot(t *testing.T) {
 	const flags = "--format=plain --no-owner --no-acl --clean --if-exists"
 	shell(`pg_dump --dbname="$1" `+flags+` >/dev/null`, dsn) // warm the caches for both runs
 
+	// Each side runs twice, alternating, and keeps its best time, so that a
+	// burst of other load on the machine does not decide the ratio.
 	pipeDir, ourDir := t.TempDir(), t.TempDir()
 	pipeName := "togather_pipeline_19700101_000000_gzip.sql.gz"
-	start := time.Now()
-	shell(`pg_dump --dbname="$1" `+flags+` | gzip >"$2"`, dsn, filepath.Join(pipeDir, pipeName))
-	pipeSeconds := time.Since(start).Seconds()
-
 	ours := pg.NewSnapshotter(pg.SnapshotOptions{DatabaseURL: dsn, Dir: ourDir, Env: "production"})
-	start = time.Now()
-	info, err := ours.Create(ctx, "bench", nil)
-	if err != nil {
-		t.Fatal(err)
+	var (
+		info                    ops.SnapshotInfo
+		pipeSeconds, ourSeconds = math.Inf(1), math.Inf(1)
+	)
+	for i := range 2 {
+		start := time.Now()
+		shell(`pg_dump --dbname="$1" `+flags+` | gzip >"$2"`, dsn, filepath.Join(pipeDir, pipeName))
+		pipeSeconds = min(pipeSeconds, time.Since(start).Seconds())
+
+		start = time.Now()
+		info, err = ours.Create(ctx, fmt.Sprintf("bench-%d", i), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ourSeconds = min(ourSeconds, time.Since(start).Seconds())
 	}
-	ourSeconds := time.Since(start).Seconds()
 	pipeStat, err := os.Stat(filepath.Join(pipeDir, pipeName))
 	if err != nil {
 		t.Fatal(err)

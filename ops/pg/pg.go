@@ -112,6 +112,17 @@ func (s server) connect(ctx context.Context, db string) (*pgx.Conn, error) {
 	return conn, nil
 }
 
+// exec runs one statement on a short-lived connection to the database.
+func (s server) exec(ctx context.Context, sql string) error {
+	conn, err := s.connect(ctx, s.database)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	_, err = conn.Exec(ctx, sql)
+	return err
+}
+
 // clientEnv returns the environment of a client program connecting to
 // database db: this process's, with the connection in PG* variables and
 // the password in a temporary password file (mode 0600) that cleanup

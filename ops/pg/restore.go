@@ -56,18 +56,14 @@ func (s *Snapshotter) Verify(ctx context.Context, name string) (res ops.VerifyRe
 		return ops.VerifyResult{}, err
 	}
 	scratch := scratchName(srv.database)
-	admin, err := srv.connect(ctx, srv.database)
-	if err != nil {
-		return ops.VerifyResult{}, err
-	}
-	defer admin.Close(context.WithoutCancel(ctx))
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{scratch}.Sanitize()); err != nil {
+	if err := srv.exec(ctx, "CREATE DATABASE "+pgx.Identifier{scratch}.Sanitize()); err != nil {
 		return ops.VerifyResult{}, fmt.Errorf("create scratch database (the role needs CREATEDB): %w", err)
 	}
 	defer func() {
+		// A fresh connection: the restore may outlast an idle one.
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		if _, derr := admin.Exec(dctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{scratch}.Sanitize()+" WITH (FORCE)"); derr != nil {
+		if derr := srv.exec(dctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{scratch}.Sanitize()+" WITH (FORCE)"); derr != nil {
 			err = errors.Join(err, fmt.Errorf("drop scratch database %s: %w", scratch, derr))
 		}
 	}()

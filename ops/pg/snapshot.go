@@ -131,6 +131,9 @@ func (s *Snapshotter) Create(ctx context.Context, reason string, progress func(o
 	started, clock := s.opts.Now().UTC(), time.Now()
 	name := fmt.Sprintf("togather_%s_%s_%s%s", fileSafe(srv.database), started.Format(stampLayout), reason, snapshotExt)
 	path := filepath.Join(s.opts.Dir, name)
+	if _, err := os.Lstat(path); err == nil {
+		return ops.SnapshotInfo{}, fmt.Errorf("snapshot %s already exists", name)
+	}
 
 	conn, err := srv.connect(ctx, srv.database)
 	if err != nil {
@@ -216,6 +219,7 @@ func (s *Snapshotter) dump(parent context.Context, srv server, exported, partial
 	if err := cmd.Start(); err != nil {
 		return 0, "", fmt.Errorf("start pg_dump: %w", err)
 	}
+	growPipe(stdout)
 	stop := reportProgress(progress, &written, start)
 	defer stop()
 

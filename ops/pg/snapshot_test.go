@@ -170,6 +170,13 @@ func TestSnapshotLifecycle(t *testing.T) {
 		t.Errorf("directory holds %v, want the snapshot and its metadata", got)
 	}
 
+	if _, err := s.Create(t.Context(), "pre-deploy-staging", nil); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Errorf("second Create in the same second: %v, want an already-exists error", err)
+	}
+	// An unfinished file is not a snapshot.
+	if err := os.WriteFile(filepath.Join(dir, "togather_"+db+"_20250102_030406_x.sql.gz.partial"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	list, err := s.List(t.Context())
 	if err != nil {
 		t.Fatal(err)

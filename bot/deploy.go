@@ -1,0 +1,390 @@
+package bot
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/togather-foundation/togather-chatops/ops"
+)
+
+// Action ids of the buttons and forms of the deploy flow. A button's value
+// is the id of the operation it acts on.
+const (
+	actApprove     = "op.approve"
+	actReject      = "op.reject"
+	actConfirm     = "op.confirm" // a rollback's confirmation
+	actCancel      = "op.cancel"
+	actRollback    = "deploy.rollback" // on a finished deploy: roll it back
+	formReject     = "op.reject.reason"
+	inputReason    = "reason"
+	opRunTimeout   = 30 * time.Minute // a deploy or rollback, detached from the command's timeout
+	rollbackPrefix = "rbk_of_"        // a rollback started from a deploy's button: one per deploy
+)
+
+// handleDeploy runs the pre-flight checks, posts the report in the deploys
+// channel with Approve/Reject buttons when the policy needs approval, and
+// otherwise deploys at once. A failing report is posted without buttons.
+func (b *Bot) handleDeploy(ctx context.Context, req Request, cmd Command, rw Responder) error {
+	version := cmd.Args[0]
+	override, _ := cmd.Flag("override-window")
+	destructive, _ := cmd.Flag("allow-destructive")
+	reason, _ := cmd.Flag("reason")
+	_ = rw.Reply(ctx, Textf(fmt.Sprintf(":mag: Running the pre-flight checks of `%s` on %s…", version, cmd.Env)))
+	report, err := b.envOps.Preflight(ctx, ops.PreflightRequest{Env: cmd.Env, Version: version, AllowDestructive: destructive, OverrideWindow: override, Now: b.now()})
+	if err != nil {
+		_ = rw.Reply(ctx, Textf(":x: The pre-flight checks could not run: "+err.Error()))
+		return fmt.Errorf("preflight %s %s: %w", cmd.Env, version, err)
+	}
+	if cmd.Bool("dry-run") {
+		m := RenderPreflight(report)
+		m.Blocks = append(m.Blocks, Context{Text: "Dry run: nothing was changed and nothing will be."})
+		return rw.Reply(ctx, m)
+	}
+	policy, _ := b.envOps.Policy(cmd.Env)
+	needed := 0
+	if policy.RequireApproval {
+		needed = max(policy.Approvals, 1)
+	}
+	if override != "" && windowClosed(report) {
+		needed++ // the policy's extra approval for deploying outside the window
+	}
+	msg := RenderPreflight(report)
+	msg.Blocks = append([]Block{Section{Text: fmt.Sprintf("<@%s> asks to deploy `%s` to *%s*%s", req.User, version, cmd.Env, quoteReason(reason))}}, msg.Blocks...)
+	if report.Verdict() == ops.CheckFail {
+		msg.Blocks = append(msg.Blocks, Context{Text: "Nothing will be deployed: fix the blocking checks above, then ask again."})
+		ts, err := b.poster.Post(ctx, b.channels.Deploys, "", msg)
+		_ = rw.Reply(ctx, Textf(fmt.Sprintf(":x: The pre-flight checks of `%s` on %s failed; the report is in <#%s> (%s).", version, cmd.Env, b.channels.Deploys, ts)))
+		return err
+	}
+	now := b.now()
+	op := ops.Operation{ID: ops.NewOpID(ops.KindDeploy, now), Kind: ops.KindDeploy, Env: cmd.Env, Requester: req.User, Reason: reason,
+		State: ops.StepRequested, Version: version, Image: report.Image, ImageID: report.ImageID, CreatedAt: now, UpdatedAt: now,
+		Chat: map[string]string{chatChannel: b.channels.Deploys, chatHash: report.Hash, chatNeeded: strconv.Itoa(needed),
+			chatExpires: now.Add(b.approval.TTL).UTC().Format(time.RFC3339)}}
+	if needed > 0 {
+		msg.Blocks = append(msg.Blocks,
+			Context{Text: fmt.Sprintf("Needs %d approval(s) from someone other than <@%s>, bound to image %s and report %s; expires at %s.",
+				needed, req.User, shortID(report.ImageID), shortID(report.Hash), now.Add(b.approval.TTL).UTC().Format("15:04 UTC"))},
+			Actions{ID: "approval", Buttons: []Button{
+				{ActionID: actApprove, Label: "Approve", Value: op.ID, Style: Primary},
+				{ActionID: actReject, Label: "Reject", Value: op.ID, Style: Danger},
+			}})
+	}
+	ts, err := b.poster.Post(ctx, b.channels.Deploys, "", msg)
+	if err != nil {
+		_ = rw.Reply(ctx, Textf(":x: The report could not be posted in the deploys channel: "+err.Error()))
+		return fmt.Errorf("post deploy request: %w", err)
+	}
+	op.Chat[chatTS] = ts
+	if err := b.ops.Create(ctx, op); err != nil {
+		_ = b.poster.Update(ctx, b.channels.Deploys, ts, Textf(":x: This request could not be recorded, so it cannot be approved. Ask again."))
+		return fmt.Errorf("record deploy request: %w", err)
+	}
+	if needed > 0 {
+		return rw.Reply(ctx, Textf(fmt.Sprintf(":hourglass: Waiting for approval in <#%s>.", b.channels.Deploys)))
+	}
+	_ = rw.Reply(ctx, Textf(fmt.Sprintf(":rocket: Deploying `%s` to %s; progress in the thread in <#%s>.", version, cmd.Env, b.channels.Deploys)))
+	moved, ok, err := b.ops.Transition(ctx, op.ID, []ops.Step{ops.StepRequested}, ops.StepApproved, b.note("no approval needed by policy"))
+	if err != nil || !ok {
+		return fmt.Errorf("start deploy %s: %v (moved %v)", op.ID, err, ok)
+	}
+	b.runDeploy(ctx, moved)
+	return nil
+}
+
+// windowClosed reports whether the report found the deploy window closed.
+func windowClosed(r ops.Report) bool {
+	for _, c := range r.Checks {
+		if c.Name == "window" {
+			return c.Status != ops.CheckPass
+		}
+	}
+	return false
+}
+
+func quoteReason(r string) string {
+	if r == "" {
+		return ""
+	}
+	return fmt.Sprintf(": _%s_", r)
+}
+
+func (b *Bot) note(detail string) ops.JournalEntry {
+	return ops.JournalEntry{At: b.now(), Step: ops.StepRequested, Phase: ops.PhaseNote, Detail: detail}
+}
+
+// runDeploy runs an approved operation to its end, detached from the
+// command's timeout, and edits its request message to the outcome.
+func (b *Bot) runDeploy(ctx context.Context, op ops.Operation) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opRunTimeout)
+	defer cancel()
+	var done ops.Operation
+	var err error
+	switch op.Kind {
+	case ops.KindDeploy:
+		done, err = b.envOps.Deploy(ctx, op.Env, ops.DeployRequest{Version: op.Version, Requester: op.Requester, Reason: op.Reason, ImageID: op.ImageID, OpID: op.ID})
+	case ops.KindRollback:
+		done, err = b.envOps.Rollback(ctx, op.Env, ops.RollbackRequest{Requester: op.Requester, Reason: op.Reason, OpID: op.ID, RestoreSnapshot: op.Chat[chatRestore] == "true"})
+	case ops.KindRestore:
+		done, err = b.runRestore(ctx, op)
+	}
+	if err != nil {
+		b.log.Warn().Err(err).Str("op", op.ID).Msg("operation failed")
+	}
+	// Deploys and rollbacks journal their end, and Progress edits the
+	// message then; a restore, or an operation that never started, is
+	// finished here.
+	if done.ID == "" {
+		done = op
+		done.State, done.Error = ops.StepFailed, fmt.Sprint(err)
+		b.finishMessage(ctx, done)
+	} else if op.Kind == ops.KindRestore {
+		b.finishMessage(ctx, done)
+	}
+}
+
+// finishMessage edits an operation's request message to its outcome, with
+// a Roll back button while the previous slot of a deploy is warm.
+func (b *Bot) finishMessage(ctx context.Context, op ops.Operation) {
+	channel, ts := op.Chat[chatChannel], op.Chat[chatTS]
+	if channel == "" || ts == "" {
+		return
+	}
+	m := RenderOutcome(op)
+	if op.Kind == ops.KindDeploy && op.State == ops.StepDone {
+		m.Blocks = append(m.Blocks, Actions{ID: "outcome", Buttons: []Button{{ActionID: actRollback, Label: "Roll back", Value: op.ID, Style: Danger}}})
+	}
+	if err := b.poster.Update(ctx, channel, ts, m); err != nil {
+		b.log.Warn().Err(err).Str("op", op.ID).Msg("editing the request message failed")
+	}
+}
+
+// RenderOutcome says how an operation ended and what state the environment
+// is in now.
+func RenderOutcome(op ops.Operation) Message {
+	last := ""
+	if n := len(op.Journal); n > 0 {
+		last = op.Journal[n-1].Detail
+	}
+	var head string
+	switch op.State {
+	case ops.StepDone:
+		head = fmt.Sprintf(":white_check_mark: *%s %s on %s: done*", op.Kind, op.Version, op.Env)
+	case ops.StepRolledBack:
+		head = fmt.Sprintf(":leftwards_arrow_with_hook: *%s %s on %s: rolled back*", op.Kind, op.Version, op.Env)
+	case ops.StepNeedsAttention:
+		head = fmt.Sprintf(":rotating_light: *%s %s on %s needs attention*", op.Kind, op.Version, op.Env)
+	default:
+		head = fmt.Sprintf(":x: *%s %s on %s: %s*", op.Kind, op.Version, op.Env, op.State)
+	}
+	text := head
+	if last != "" {
+		text += "\n" + last
+	}
+	if op.State == ops.StepNeedsAttention {
+		text += "\nRun `/togather status " + op.Env + "` and see docs/operations.md → recover by hand."
+	}
+	foot := fmt.Sprintf("operation %s · requested by <@%s>", op.ID, op.Requester)
+	return Message{Text: text, Blocks: []Block{Section{Text: text}, Context{Text: foot}}}
+}
+
+// HandleAction handles button presses and form submissions. Every press
+// is checked against the operation's current state with a compare-and-set,
+// so double clicks, racing approvers and stale buttons have one effect at
+// most; each refused press is told why.
+func (b *Bot) HandleAction(ctx context.Context, req Request, rw Responder) error {
+	a := req.Action
+	switch a.ActionID {
+	case actApprove:
+		return b.approve(ctx, req, rw)
+	case actReject:
+		return b.askRejectReason(ctx, req, rw)
+	case formReject:
+		return b.reject(ctx, req, rw)
+	case actConfirm:
+		return b.confirm(ctx, req, rw)
+	case actCancel:
+		return b.cancel(ctx, req, rw)
+	case actRollback:
+		return b.rollbackFromButton(ctx, req, rw)
+	}
+	return rw.Reply(ctx, Textf(":information_source: This button is no longer active. Run the command again to get a fresh one."))
+}
+
+// pending loads the operation a button acts on and checks it still waits.
+func (b *Bot) pending(ctx context.Context, id string, rw Responder) (ops.Operation, bool) {
+	op, err := b.ops.Get(ctx, id)
+	if err != nil {
+		_ = rw.Reply(ctx, Textf(":information_source: This request no longer exists."))
+		return op, false
+	}
+	if op.State != ops.StepRequested {
+		_ = rw.Reply(ctx, Textf(fmt.Sprintf(":information_source: This request is already %s; the button does nothing now.", op.State)))
+		return op, false
+	}
+	if exp, err := time.Parse(time.RFC3339, op.Chat[chatExpires]); err == nil && !b.now().Before(exp) {
+		b.expire(ctx, op)
+		_ = rw.Reply(ctx, Textf(":hourglass: This request expired; ask again for a fresh pre-flight report."))
+		return op, false
+	}
+	return op, true
+}
+
+func (b *Bot) approve(ctx context.Context, req Request, rw Responder) error {
+	op, ok := b.pending(ctx, req.Action.Value, rw)
+	if !ok {
+		return nil
+	}
+	allowed, why := false, "you asked for this, so someone else must approve it"
+	if req.User != op.Requester {
+		allowed, why = b.authz.Decide(ctx, req.User, "approve", op.Env)
+	}
+	_ = b.record(ctx, req, "approve", op.Env, allowed, why+" ("+op.ID+")")
+	if !allowed {
+		return rw.Reply(ctx, Textf(":no_entry: "+why))
+	}
+	if slicesContains(approvers(op), req.User) {
+		return rw.Reply(ctx, Textf(":information_source: You already approved this request."))
+	}
+	op, moved, err := b.ops.Transition(ctx, op.ID, []ops.Step{ops.StepRequested}, ops.StepRequested, b.note("approved by "+req.User))
+	if err != nil {
+		return fmt.Errorf("approve %s: %w", req.Action.Value, err)
+	}
+	if !moved {
+		return rw.Reply(ctx, Textf(fmt.Sprintf(":information_source: This request is already %s.", op.State)))
+	}
+	needed, _ := strconv.Atoi(op.Chat[chatNeeded])
+	if got := len(approvers(op)); got < needed {
+		_, _ = b.poster.Post(ctx, op.Chat[chatChannel], op.Chat[chatTS], Textf(fmt.Sprintf(":ballot_box_with_check: Approved by <@%s> (%d of %d).", req.User, got, needed)))
+		return nil
+	}
+	op, moved, err = b.ops.Transition(ctx, op.ID, []ops.Step{ops.StepRequested}, ops.StepApproved, b.note("approvals complete"))
+	if err != nil || !moved {
+		return err // another approver's click completed it
+	}
+	if op.Kind == ops.KindDeploy {
+		fresh, err := b.envOps.Preflight(ctx, ops.PreflightRequest{Env: op.Env, Version: op.Version, Now: b.now()})
+		if err != nil || fresh.ImageID != op.ImageID || fresh.Hash != op.Chat[chatHash] {
+			return b.voidApproval(ctx, op, fresh, err)
+		}
+	}
+	_ = b.poster.Update(ctx, op.Chat[chatChannel], op.Chat[chatTS], Message{Text: fmt.Sprintf(":rocket: %s %s on %s approved by <@%s>: running…", op.Kind, op.Version, op.Env, req.User),
+		Blocks: []Block{Section{Text: fmt.Sprintf(":rocket: *%s %s on %s* approved by <@%s>: running, progress in the thread.", op.Kind, op.Version, op.Env, req.User)}}})
+	b.runDeploy(ctx, op)
+	return nil
+}
+
+// voidApproval ends an approved deploy whose image or pre-flight changed
+// since the report the approvers saw, and asks for a fresh approval.
+func (b *Bot) voidApproval(ctx context.Context, op ops.Operation, fresh ops.Report, cause error) error {
+	why := "the pre-flight report changed since it was approved"
+	switch {
+	case cause != nil:
+		why = "the pre-flight checks could not run again: " + cause.Error()
+	case fresh.ImageID != op.ImageID:
+		why = fmt.Sprintf("the image of %s changed (%s → %s) since it was approved", op.Version, shortID(op.ImageID), shortID(fresh.ImageID))
+	}
+	_, _, _ = b.ops.Transition(ctx, op.ID, []ops.Step{ops.StepApproved}, ops.StepFailed, ops.JournalEntry{At: b.now(), Step: ops.StepFailed, Phase: ops.PhaseEnd, Detail: "approval void: " + why})
+	_ = b.poster.Update(ctx, op.Chat[chatChannel], op.Chat[chatTS], Textf(fmt.Sprintf(":warning: The approval of %s on %s is void: %s. Nothing was deployed; a fresh report follows.", op.Version, op.Env, why)))
+	if cause != nil {
+		return cause
+	}
+	m := RenderPreflight(fresh)
+	m.Blocks = append([]Block{Section{Text: fmt.Sprintf("Fresh report for <@%s>'s deploy of `%s` to *%s*: ask again with `/togather deploy %s %s` to get approval buttons.", op.Requester, op.Version, op.Env, op.Env, op.Version)}}, m.Blocks...)
+	_, err := b.poster.Post(ctx, op.Chat[chatChannel], op.Chat[chatTS], m)
+	return err
+}
+
+// approvers lists who approved an operation, from its journal.
+func approvers(op ops.Operation) []string {
+	var out []string
+	for _, e := range op.Journal {
+		if u, ok := strings.CutPrefix(e.Detail, "approved by "); ok && e.Phase == ops.PhaseNote {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+func slicesContains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (b *Bot) askRejectReason(ctx context.Context, req Request, rw Responder) error {
+	op, ok := b.pending(ctx, req.Action.Value, rw)
+	if !ok {
+		return nil
+	}
+	if allowed, why := b.authz.Decide(ctx, req.User, "approve", op.Env); !allowed && req.User != op.Requester {
+		return rw.Reply(ctx, Textf(":no_entry: "+why))
+	}
+	forms, ok := b.poster.(FormOpener)
+	if !ok {
+		return b.rejectWith(ctx, req.User, op.ID, "(no reason: this chat cannot ask)", rw)
+	}
+	return forms.OpenForm(ctx, req.Action.TriggerID, Form{ID: formReject, Value: op.ID, Title: "Reject request", Submit: "Reject",
+		Inputs: []FormInput{{ID: inputReason, Label: fmt.Sprintf("Why reject %s %s on %s?", op.Kind, op.Version, op.Env), Multiline: true}}})
+}
+
+func (b *Bot) reject(ctx context.Context, req Request, rw Responder) error {
+	return b.rejectWith(ctx, req.User, req.Action.Value, strings.TrimSpace(req.Action.Inputs[inputReason]), rw)
+}
+
+func (b *Bot) rejectWith(ctx context.Context, user, id, reason string, rw Responder) error {
+	op, ok := b.pending(ctx, id, rw)
+	if !ok {
+		return nil
+	}
+	_ = b.record(ctx, Request{User: user}, "reject", op.Env, true, reason+" ("+op.ID+")")
+	op, moved, err := b.ops.Transition(ctx, op.ID, []ops.Step{ops.StepRequested}, ops.StepFailed,
+		ops.JournalEntry{At: b.now(), Step: ops.StepFailed, Phase: ops.PhaseEnd, Detail: fmt.Sprintf("rejected by %s: %s", user, reason)})
+	if err != nil || !moved {
+		return err
+	}
+	return b.poster.Update(ctx, op.Chat[chatChannel], op.Chat[chatTS], Textf(fmt.Sprintf(":no_entry_sign: %s %s on %s was rejected by <@%s>: %s. Nothing was changed.", op.Kind, op.Version, op.Env, user, reason)))
+}
+
+// expire ends a request nobody approved in time and says so on its message.
+func (b *Bot) expire(ctx context.Context, op ops.Operation) {
+	_, moved, err := b.ops.Transition(ctx, op.ID, []ops.Step{ops.StepRequested}, ops.StepFailed,
+		ops.JournalEntry{At: b.now(), Step: ops.StepFailed, Phase: ops.PhaseEnd, Detail: "expired without approval"})
+	if err != nil || !moved {
+		return
+	}
+	_ = b.poster.Update(ctx, op.Chat[chatChannel], op.Chat[chatTS], Textf(fmt.Sprintf(":hourglass: The request to %s %s on %s by <@%s> expired without approval. Nothing was changed; ask again for a fresh report.", op.Kind, op.Version, op.Env, op.Requester)))
+}
+
+// ExpireRequests ends every request past its approval deadline; the leader
+// calls it periodically.
+func (b *Bot) ExpireRequests(ctx context.Context) error {
+	list, err := b.ops.Unfinished(ctx)
+	if err != nil {
+		return fmt.Errorf("expire requests: %w", err)
+	}
+	for _, op := range list {
+		if exp, err := time.Parse(time.RFC3339, op.Chat[chatExpires]); err == nil && op.State == ops.StepRequested && !b.now().Before(exp) {
+			b.expire(ctx, op)
+		}
+	}
+	return nil
+}
+
+// handlePreflight runs the checks and shows the report to the requester.
+func (b *Bot) handlePreflight(ctx context.Context, req Request, cmd Command, rw Responder) error {
+	override, _ := cmd.Flag("override-window")
+	destructive, _ := cmd.Flag("allow-destructive")
+	report, err := b.envOps.Preflight(ctx, ops.PreflightRequest{Env: cmd.Env, Version: cmd.Args[0], AllowDestructive: destructive, OverrideWindow: override, Now: b.now()})
+	if err != nil {
+		_ = rw.Reply(ctx, Textf(":x: The pre-flight checks could not run: "+err.Error()))
+		return fmt.Errorf("preflight: %w", err)
+	}
+	return rw.Reply(ctx, RenderPreflight(report))
+}

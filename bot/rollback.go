@@ -1,0 +1,170 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/togather-foundation/togather-chatops/ops"
+)
+
+// handleRollback rolls an environment back: at once with --force,
+// otherwise after a confirmation click in the deploys channel.
+func (b *Bot) handleRollback(ctx context.Context, req Request, cmd Command, rw Responder) error {
+	reason, _ := cmd.Flag("reason")
+	if reason == "" {
+		reason = "no reason given"
+	}
+	now := b.now()
+	op := ops.Operation{ID: ops.NewOpID(ops.KindRollback, now), Kind: ops.KindRollback, Env: cmd.Env, Requester: req.User, Reason: reason,
+		State: ops.StepRequested, CreatedAt: now, UpdatedAt: now,
+		Chat: map[string]string{chatChannel: b.channels.Deploys, chatExpires: now.Add(b.approval.TTL).UTC().Format(time.RFC3339)}}
+	if cmd.Bool("restore-snapshot") {
+		op.Chat[chatRestore] = "true"
+	}
+	force := cmd.Bool("force")
+	text := fmt.Sprintf(":leftwards_arrow_with_hook: <@%s> asks to roll back *%s*: _%s_", req.User, cmd.Env, reason)
+	if op.Chat[chatRestore] != "" {
+		text += "\n:warning: The last deploy's pre-deploy snapshot will be restored first: data written since is lost."
+	}
+	msg := Message{Text: text, Blocks: []Block{Section{Text: text}}}
+	if !force {
+		msg.Blocks = append(msg.Blocks, Actions{ID: "confirm", Buttons: []Button{
+			{ActionID: actConfirm, Label: "Roll back now", Value: op.ID, Style: Danger},
+			{ActionID: actCancel, Label: "Cancel", Value: op.ID},
+		}})
+	}
+	ts, err := b.poster.Post(ctx, b.channels.Deploys, "", msg)
+	if err != nil {
+		_ = rw.Reply(ctx, Textf(":x: The rollback request could not be posted: "+err.Error()))
+		return fmt.Errorf("post rollback request: %w", err)
+	}
+	op.Chat[chatTS] = ts
+	if err := b.ops.Create(ctx, op); err != nil {
+		return fmt.Errorf("record rollback request: %w", err)
+	}
+	if !force {
+		return rw.Reply(ctx, Textf(fmt.Sprintf(":point_right: Confirm the rollback in <#%s> (or use --force next time it is urgent).", b.channels.Deploys)))
+	}
+	_ = rw.Reply(ctx, Textf(fmt.Sprintf(":leftwards_arrow_with_hook: Rolling back %s now; progress in <#%s>.", cmd.Env, b.channels.Deploys)))
+	op, moved, err := b.ops.Transition(ctx, op.ID, []ops.Step{ops.StepRequested}, ops.StepApproved, b.note("forced by "+req.User))
+	if err != nil || !moved {
+		return err
+	}
+	b.runDeploy(ctx, op)
+	return nil
+}
+
+// confirm starts a confirmed rollback; anyone allowed to roll back may
+// confirm it.
+func (b *Bot) confirm(ctx context.Context, req Request, rw Responder) error {
+	op, ok := b.pending(ctx, req.Action.Value, rw)
+	if !ok {
+		return nil
+	}
+	allowed, why := b.authz.Decide(ctx, req.User, "rollback", op.Env)
+	_ = b.record(ctx, req, "rollback", op.Env, allowed, why+" (confirm "+op.ID+")")
+	if !allowed {
+		return rw.Reply(ctx, Textf(":no_entry: "+why))
+	}
+	op, moved, err := b.ops.Transition(ctx, op.ID, []ops.Step{ops.StepRequested}, ops.StepApproved, b.note("confirmed by "+req.User))
+	if err != nil || !moved {
+		if err == nil {
+			return rw.Reply(ctx, Textf(fmt.Sprintf(":information_source: This rollback is already %s.", op.State)))
+		}
+		return err
+	}
+	_ = b.poster.Update(ctx, op.Chat[chatChannel], op.Chat[chatTS], Textf(fmt.Sprintf(":leftwards_arrow_with_hook: Rollback of %s confirmed by <@%s>: running, progress in the thread.", op.Env, req.User)))
+	b.runDeploy(ctx, op)
+	return nil
+}
+
+func (b *Bot) cancel(ctx context.Context, req Request, rw Responder) error {
+	op, ok := b.pending(ctx, req.Action.Value, rw)
+	if !ok {
+		return nil
+	}
+	if req.User != op.Requester {
+		if allowed, why := b.authz.Decide(ctx, req.User, "rollback", op.Env); !allowed {
+			return rw.Reply(ctx, Textf(":no_entry: "+why))
+		}
+	}
+	op, moved, err := b.ops.Transition(ctx, op.ID, []ops.Step{ops.StepRequested}, ops.StepFailed,
+		ops.JournalEntry{At: b.now(), Step: ops.StepFailed, Phase: ops.PhaseEnd, Detail: "cancelled by " + req.User})
+	if err != nil || !moved {
+		return err
+	}
+	return b.poster.Update(ctx, op.Chat[chatChannel], op.Chat[chatTS], Textf(fmt.Sprintf(":heavy_multiplication_x: The rollback of %s was cancelled by <@%s>. Nothing was changed.", op.Env, req.User)))
+}
+
+// rollbackFromButton rolls back a finished deploy from its message. The
+// rollback's id derives from the deploy's, so a double click starts one.
+func (b *Bot) rollbackFromButton(ctx context.Context, req Request, rw Responder) error {
+	dep, err := b.ops.Get(ctx, req.Action.Value)
+	if err != nil {
+		return rw.Reply(ctx, Textf(":information_source: This deploy no longer exists."))
+	}
+	allowed, why := b.authz.Decide(ctx, req.User, "rollback", dep.Env)
+	_ = b.record(ctx, req, "rollback", dep.Env, allowed, why+" (button on "+dep.ID+")")
+	if !allowed {
+		return rw.Reply(ctx, Textf(":no_entry: "+why))
+	}
+	now := b.now()
+	op := ops.Operation{ID: rollbackPrefix + dep.ID, Kind: ops.KindRollback, Env: dep.Env, Requester: req.User,
+		Reason: "rolling back " + dep.Version + " from its message", State: ops.StepApproved, CreatedAt: now, UpdatedAt: now,
+		Chat: map[string]string{chatChannel: dep.Chat[chatChannel], chatTS: dep.Chat[chatTS]}}
+	if err := b.ops.Create(ctx, op); err != nil {
+		if existing, gerr := b.ops.Get(ctx, op.ID); gerr == nil {
+			return rw.Reply(ctx, Textf(fmt.Sprintf(":information_source: A rollback of this deploy was already started by <@%s> (%s).", existing.Requester, existing.State)))
+		}
+		return fmt.Errorf("record rollback: %w", errors.Join(err))
+	}
+	_ = rw.Reply(ctx, Textf(fmt.Sprintf(":leftwards_arrow_with_hook: Rolling back %s on %s.", dep.Version, dep.Env)))
+	b.runDeploy(ctx, op)
+	return nil
+}
+
+// handleRestore asks for approval to restore a snapshot, like a production
+// deploy: restoring overwrites the database.
+func (b *Bot) handleRestore(ctx context.Context, req Request, cmd Command, rw Responder) error {
+	name := cmd.Args[0]
+	now := b.now()
+	policy, _ := b.envOps.Policy(cmd.Env)
+	needed := max(policy.Approvals, 1)
+	op := ops.Operation{ID: ops.NewOpID(ops.KindRestore, now), Kind: ops.KindRestore, Env: cmd.Env, Requester: req.User,
+		State: ops.StepRequested, Snapshot: name, CreatedAt: now, UpdatedAt: now,
+		Chat: map[string]string{chatChannel: b.channels.Deploys, chatNeeded: fmt.Sprint(needed), chatTarget: name,
+			chatExpires: now.Add(b.approval.TTL).UTC().Format(time.RFC3339)}}
+	text := fmt.Sprintf(":floppy_disk: <@%s> asks to restore *%s*'s database from `%s`. Everything written since that snapshot is lost.", req.User, cmd.Env, name)
+	msg := Message{Text: text, Blocks: []Block{Section{Text: text},
+		Context{Text: fmt.Sprintf("Needs %d approval(s) from someone other than <@%s>.", needed, req.User)},
+		Actions{ID: "approval", Buttons: []Button{{ActionID: actApprove, Label: "Approve", Value: op.ID, Style: Primary}, {ActionID: actReject, Label: "Reject", Value: op.ID, Style: Danger}}}}}
+	ts, err := b.poster.Post(ctx, b.channels.Deploys, "", msg)
+	if err != nil {
+		return fmt.Errorf("post restore request: %w", err)
+	}
+	op.Chat[chatTS] = ts
+	if err := b.ops.Create(ctx, op); err != nil {
+		return fmt.Errorf("record restore request: %w", err)
+	}
+	return rw.Reply(ctx, Textf(fmt.Sprintf(":hourglass: Waiting for approval in <#%s>.", b.channels.Deploys)))
+}
+
+// runRestore restores an approved snapshot and journals it.
+func (b *Bot) runRestore(ctx context.Context, op ops.Operation) (ops.Operation, error) {
+	snaps, ok := b.envOps.Snapshots(op.Env)
+	if !ok {
+		return op, fmt.Errorf("%w %q", ops.ErrUnknownEnvironment, op.Env)
+	}
+	err := snaps.Restore(ctx, op.Chat[chatTarget], nil)
+	state, detail := ops.StepDone, "database restored from "+op.Chat[chatTarget]
+	if err != nil {
+		state, detail = ops.StepFailed, "restore failed: "+err.Error()
+	}
+	done, _, terr := b.ops.Transition(ctx, op.ID, []ops.Step{ops.StepApproved}, state, ops.JournalEntry{At: b.now(), Step: state, Phase: ops.PhaseEnd, Detail: detail})
+	if terr != nil {
+		return op, terr
+	}
+	return done, err
+}

@@ -1,0 +1,231 @@
+package app_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/togather-foundation/togather-chatops/internal/app"
+	"github.com/togather-foundation/togather-chatops/internal/apptest"
+	"github.com/togather-foundation/togather-chatops/internal/slackfake"
+	"github.com/togather-foundation/togather-chatops/ops"
+)
+
+const deploys = "CDEPLOYS"
+
+// chatRoles: alice deploys, bob approves and rolls back, carol may only
+// read the status.
+const chatRoles = `roles:
+  - {name: deployers, users: [UALICE], commands: [status, deploy, preflight, rollback, "snapshot.*"], environments: ["*"]}
+  - {name: approvers, users: [UBOB], commands: [status, approve, rollback], environments: ["*"]}
+  - {name: readers, users: [UCAROL], commands: [status], environments: ["*"]}
+`
+
+// chatEnv is a real environment driven through the fake Slack.
+type chatEnv struct {
+	*apptest.DeployEnv
+	fake *slackfake.Fake
+}
+
+func startChat(t *testing.T, approval bool) *chatEnv {
+	t.Helper()
+	e := apptest.NewDeployEnv(t, func(yaml *string, _ *apptest.DeployEnv) {
+		*yaml = strings.Replace(*yaml, "roles: []\n", chatRoles, 1)
+		if approval {
+			*yaml = strings.Replace(*yaml, "policy: {", "policy: {require_approval: true, approvals: 1, ", 1)
+		}
+	})
+	fake := slackfake.New()
+	t.Cleanup(fake.Close)
+	cfg := e.Cfg
+	cfg.Secrets.SlackAppToken, cfg.Secrets.SlackBotToken = fake.AppToken(), fake.BotToken()
+	cfg.Slack.APIURL = fake.APIURL()
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.New(ctx, cfg, app.Options{Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("app.Run: %v", err)
+		}
+	})
+	wait(t, fake.WaitConnected)
+	return &chatEnv{DeployEnv: e, fake: fake}
+}
+
+func (c *chatEnv) slash(t *testing.T, user, text string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	env, err := c.fake.SlashCommand(ctx, slackfake.Slash{User: user, Channel: channel, Command: "/togather", Text: text})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.fake.WaitAck(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (c *chatEnv) click(t *testing.T, user string, msg slackfake.Message, action string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	env, err := c.fake.ClickButton(ctx, slackfake.Click{User: user, Channel: msg.Channel, MessageTS: msg.TS, ActionID: action})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.fake.WaitAck(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (c *chatEnv) waitMessage(t *testing.T, preds ...slackfake.Pred) slackfake.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	m, err := c.fake.WaitMessage(ctx, preds...)
+	if err != nil {
+		var seen []string
+		for _, ch := range []string{deploys, channel} {
+			for _, m := range c.fake.Messages(ch) {
+				seen = append(seen, slackfake.Render(m))
+			}
+		}
+		for _, r := range c.fake.Responses() {
+			seen = append(seen, r.User+": "+r.Text)
+		}
+		t.Fatalf("waiting for a message: %v\nmessages so far:\n%s", err, strings.Join(seen, "\n---\n"))
+	}
+	return m
+}
+
+func (c *chatEnv) waitEdit(t *testing.T, msg slackfake.Message, text string) slackfake.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	m, err := c.fake.WaitEdit(ctx, msg.Channel, msg.TS, slackfake.TextContains(text))
+	if err != nil {
+		got, _ := c.fake.Message(msg.Channel, msg.TS)
+		t.Fatalf("message never edited to %q: %v\nnow: %s", text, err, slackfake.Render(got))
+	}
+	return m
+}
+
+func (c *chatEnv) deploysIn(t *testing.T, state ops.Step) int {
+	t.Helper()
+	hist, err := c.Store.History(context.Background(), "staging", 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, op := range hist {
+		if op.Kind == ops.KindDeploy && op.State == state {
+			n++
+		}
+	}
+	return n
+}
+
+func TestChatDeployWithApproval(t *testing.T) {
+	c := startChat(t, true)
+	c.slash(t, "UALICE", "deploy staging "+apptest.V2+` --reason "ship it"`)
+	req := c.waitMessage(t, slackfake.InChannel(deploys), slackfake.HasButton("op.approve"))
+	if !strings.Contains(slackfake.Render(req), "Pre-flight of v2.0.0 on staging") {
+		t.Fatalf("the request does not show the report:\n%s", slackfake.Render(req))
+	}
+
+	c.click(t, "UALICE", req, "op.approve")
+	c.waitMessage(t, slackfake.ForUser("UALICE"), slackfake.TextContains("someone else must approve"))
+	c.click(t, "UCAROL", req, "op.approve")
+	c.waitMessage(t, slackfake.ForUser("UCAROL"), slackfake.TextContains("not allowed to run approve"))
+	if n := c.deploysIn(t, ops.StepRequested); n != 1 {
+		t.Fatalf("%d deploys waiting after refused approvals, want 1", n)
+	}
+
+	// Bob double-clicks: one deploy.
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.click(t, "UBOB", req, "op.approve") }()
+	}
+	wg.Wait()
+	done := c.waitEdit(t, req, "done")
+	c.WantServing(ops.Green, apptest.V2)
+	if n := c.deploysIn(t, ops.StepDone); n != 1 {
+		t.Errorf("%d deploys done, want exactly 1", n)
+	}
+	if !strings.Contains(slackfake.Render(done), "Roll back") {
+		t.Errorf("the outcome has no Roll back button:\n%s", slackfake.Render(done))
+	}
+	thread := c.fake.Thread(req.Channel, req.TS)
+	if len(thread) < 2 || !strings.Contains(slackfake.Render(thread[len(thread)-1]), "verified") {
+		t.Errorf("no progress in the thread: %d messages", len(thread))
+	}
+
+	// The Roll back button, clicked twice, rolls back once.
+	for range 2 {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.click(t, "UBOB", done, "deploy.rollback") }()
+	}
+	wg.Wait()
+	c.waitMessage(t, slackfake.InThread(req.TS), slackfake.TextContains("rollback "+apptest.V2+" on staging — done"))
+	c.WantServing(ops.Blue, apptest.V1)
+	hist, _ := c.Store.History(context.Background(), "staging", 50)
+	rollbacks := 0
+	for _, op := range hist {
+		if op.Kind == ops.KindRollback {
+			rollbacks++
+		}
+	}
+	if rollbacks != 1 {
+		t.Errorf("%d rollbacks from a double click, want 1", rollbacks)
+	}
+	if r := c.fake.Rejections(); len(r) > 0 {
+		t.Errorf("Slack would reject: %+v", r)
+	}
+}
+
+func TestChatDeployWithoutApprovalAndNeverHealthy(t *testing.T) {
+	c := startChat(t, false)
+	c.slash(t, "UALICE", "deploy staging "+apptest.VBad)
+	req := c.waitMessage(t, slackfake.InChannel(deploys), slackfake.TextContains("asks to deploy"))
+	if strings.Contains(slackfake.Render(req), "Approve") {
+		t.Fatalf("staging needs no approval, but the request has buttons")
+	}
+	out := c.waitEdit(t, req, "failed")
+	if !strings.Contains(slackfake.Render(out), "blue keeps serving") {
+		t.Errorf("the outcome does not say what serves:\n%s", slackfake.Render(out))
+	}
+	c.WantServing(ops.Blue, apptest.V1)
+	c.WantNoLock()
+}
+
+func TestChatRollbackNeedsConfirmation(t *testing.T) {
+	c := startChat(t, false)
+	if _, err := c.Deploy(apptest.V2); err != nil {
+		t.Fatal(err)
+	}
+	c.slash(t, "UBOB", `rollback staging --reason "errors up"`)
+	req := c.waitMessage(t, slackfake.InChannel(deploys), slackfake.HasButton("op.confirm"))
+	c.WantServing(ops.Green, apptest.V2) // nothing happens before the click
+	c.click(t, "UCAROL", req, "op.confirm")
+	c.waitMessage(t, slackfake.ForUser("UCAROL"), slackfake.TextContains("not allowed to run rollback"))
+	c.click(t, "UBOB", req, "op.confirm")
+	c.waitEdit(t, req, "done")
+	c.WantServing(ops.Blue, apptest.V1)
+
+	c.slash(t, "UBOB", "rollback staging --force")
+	forced := c.waitMessage(t, slackfake.InChannel(deploys), slackfake.TextContains("asks to roll back"), func(m slackfake.Message) bool { return m.TS != req.TS })
+	c.waitEdit(t, forced, "done")
+	c.WantServing(ops.Green, apptest.V2)
+}
