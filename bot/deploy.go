@@ -172,13 +172,13 @@ func RenderOutcome(op ops.Operation) Message {
 	var head string
 	switch op.State {
 	case ops.StepDone:
-		head = fmt.Sprintf(":white_check_mark: *%s %s on %s: done*", op.Kind, op.Version, op.Env)
+		head = fmt.Sprintf(":white_check_mark: *%s: done*", title(op))
 	case ops.StepRolledBack:
-		head = fmt.Sprintf(":leftwards_arrow_with_hook: *%s %s on %s: rolled back*", op.Kind, op.Version, op.Env)
+		head = fmt.Sprintf(":leftwards_arrow_with_hook: *%s: rolled back*", title(op))
 	case ops.StepNeedsAttention:
-		head = fmt.Sprintf(":rotating_light: *%s %s on %s needs attention*", op.Kind, op.Version, op.Env)
+		head = fmt.Sprintf(":rotating_light: *%s needs attention*", title(op))
 	default:
-		head = fmt.Sprintf(":x: *%s %s on %s: %s*", op.Kind, op.Version, op.Env, op.State)
+		head = fmt.Sprintf(":x: *%s: %s*", title(op), op.State)
 	}
 	text := head
 	if last != "" {
@@ -271,8 +271,8 @@ func (b *Bot) approve(ctx context.Context, req Request, rw Responder) error {
 			return b.voidApproval(ctx, op, fresh, err)
 		}
 	}
-	_ = b.poster.Update(ctx, op.Chat[chatChannel], op.Chat[chatTS], Message{Text: fmt.Sprintf(":rocket: %s %s on %s approved by <@%s>: running…", op.Kind, op.Version, op.Env, req.User),
-		Blocks: []Block{Section{Text: fmt.Sprintf(":rocket: *%s %s on %s* approved by <@%s>: running, progress in the thread.", op.Kind, op.Version, op.Env, req.User)}}})
+	_ = b.poster.Update(ctx, op.Chat[chatChannel], op.Chat[chatTS], Message{Text: fmt.Sprintf(":rocket: %s approved by <@%s>: running…", title(op), req.User),
+		Blocks: []Block{Section{Text: fmt.Sprintf(":rocket: *%s* approved by <@%s>: running, progress in the thread.", title(op), req.User)}}})
 	b.runDeploy(ctx, op)
 	return nil
 }
@@ -331,7 +331,7 @@ func (b *Bot) askRejectReason(ctx context.Context, req Request, rw Responder) er
 		return b.rejectWith(ctx, req.User, op.ID, "(no reason: this chat cannot ask)", rw)
 	}
 	return forms.OpenForm(ctx, req.Action.TriggerID, Form{ID: formReject, Value: op.ID, Title: "Reject request", Submit: "Reject",
-		Inputs: []FormInput{{ID: inputReason, Label: fmt.Sprintf("Why reject %s %s on %s?", op.Kind, op.Version, op.Env), Multiline: true}}})
+		Inputs: []FormInput{{ID: inputReason, Label: fmt.Sprintf("Why reject the %s?", title(op)), Multiline: true}}})
 }
 
 func (b *Bot) reject(ctx context.Context, req Request, rw Responder) error {
@@ -349,7 +349,7 @@ func (b *Bot) rejectWith(ctx context.Context, user, id, reason string, rw Respon
 	if err != nil || !moved {
 		return err
 	}
-	return b.poster.Update(ctx, op.Chat[chatChannel], op.Chat[chatTS], Textf(fmt.Sprintf(":no_entry_sign: %s %s on %s was rejected by <@%s>: %s. Nothing was changed.", op.Kind, op.Version, op.Env, user, reason)))
+	return b.poster.Update(ctx, op.Chat[chatChannel], op.Chat[chatTS], Textf(fmt.Sprintf(":no_entry_sign: The %s was rejected by <@%s>: %s. Nothing was changed.", title(op), user, reason)))
 }
 
 // expire ends a request nobody approved in time and says so on its message.
@@ -359,7 +359,7 @@ func (b *Bot) expire(ctx context.Context, op ops.Operation) {
 	if err != nil || !moved {
 		return
 	}
-	_ = b.poster.Update(ctx, op.Chat[chatChannel], op.Chat[chatTS], Textf(fmt.Sprintf(":hourglass: The request to %s %s on %s by <@%s> expired without approval. Nothing was changed; ask again for a fresh report.", op.Kind, op.Version, op.Env, op.Requester)))
+	_ = b.poster.Update(ctx, op.Chat[chatChannel], op.Chat[chatTS], Textf(fmt.Sprintf(":hourglass: The %s asked by <@%s> expired without approval. Nothing was changed; ask again for a fresh report.", title(op), op.Requester)))
 }
 
 // ExpireRequests ends every request past its approval deadline; the leader
@@ -387,4 +387,21 @@ func (b *Bot) handlePreflight(ctx context.Context, req Request, cmd Command, rw 
 		return fmt.Errorf("preflight: %w", err)
 	}
 	return rw.Reply(ctx, RenderPreflight(report))
+}
+
+// title names an operation for people: "deploy of v2 to staging",
+// "rollback of staging to v1", "restore of staging from <snapshot>".
+func title(op ops.Operation) string {
+	switch op.Kind {
+	case ops.KindDeploy:
+		return fmt.Sprintf("deploy of %s to %s", op.Version, op.Env)
+	case ops.KindRollback:
+		if op.Version == "" {
+			return "rollback of " + op.Env
+		}
+		return fmt.Sprintf("rollback of %s to %s", op.Env, op.Version)
+	case ops.KindRestore:
+		return fmt.Sprintf("restore of %s from %s", op.Env, op.Chat[chatTarget])
+	}
+	return fmt.Sprintf("%s on %s", op.Kind, op.Env)
 }

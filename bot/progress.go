@@ -105,6 +105,6 @@ func renderProgress(op ops.Operation) Message {
 		icon := map[ops.Phase]string{ops.PhaseEnd: "✓", ops.PhaseFail: "✗", ops.PhaseNote: "·"}[e.Phase]
 		fmt.Fprintf(&b, "%s %s %-11s %s\n", e.At.UTC().Format("15:04:05"), icon, e.Step, e.Detail)
 	}
-	head := fmt.Sprintf("%s %s on %s — %s", op.Kind, op.Version, op.Env, op.State)
+	head := fmt.Sprintf("%s — %s", title(op), op.State)
 	return Message{Text: head, Blocks: []Block{Section{Text: "*" + head + "*"}, Preformatted{Text: strings.TrimRight(b.String(), "\n")}}}
 }

@@ -623,7 +623,7 @@ func (p *Preflighter) checkDatabase(ctx context.Context) partial {
 			fmt.Sprintf("check that the database is up and %s in %s is right", p.d.Env.DatabaseVar, p.d.Env.EnvFile)))
 	case dirty:
 		return one(fail(chkDatabase, fmt.Sprintf("migration %d is dirty: it failed half-way", v),
-			"repair the schema by hand, then record the version with `migrate force`"))
+			"repair the schema by hand, then reset schema_migrations (docs/operations.md, \"A dirty migration\")"))
 	case v == 0:
 		return one(pass(chkDatabase, "the app database answers; no migration is applied yet"))
 	}

@@ -319,7 +319,7 @@ func TestPreflightChecks(t *testing.T) {
 		{"URL passwords in errors are redacted", failing("open postgres://other:hunter2hunter2@staging/db: refused"), "database.migrations", ops.CheckFail, "postgres://other:[redacted]@staging/db", ""},
 		{"dirty", func(f *pfFixture) {
 			f.migrator.version = func(context.Context) (uint, bool, error) { return 12, true, nil }
-		}, "database.migrations", ops.CheckFail, "migration 12 is dirty", "migrate force"},
+		}, "database.migrations", ops.CheckFail, "migration 12 is dirty", "reset schema_migrations"},
 		{"clean", nil, "database.migrations", ops.CheckPass, "answers at migration 12", ""},
 		{"no migrator", func(f *pfFixture) { f.deps.Migrator = nil }, "database.migrations", ops.CheckPass, "no database migrations are configured", ""},
 

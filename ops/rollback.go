@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -128,8 +129,7 @@ func (dp *Deployer) rollback(ctx context.Context, r *run, req RollbackRequest) (
 		last.Baked = true
 		_ = d.Journal.Record(context.WithoutCancel(ctx), last, JournalEntry{At: d.Now(), Step: last.State, Phase: PhaseNote, Detail: "rolled back by " + r.op.ID})
 	}
-	r.op.Version = last.Version
-	dp.writeState(ctx, r, "rolled_back")
+	dp.writeState(ctx, r, "active")
 	r.finish(ctx, StepDone, fmt.Sprintf("%s serves again (%s); %s stopped", r.op.ToSlot, r.op.Image, r.op.FromSlot))
 	return nil
 }
@@ -174,6 +174,7 @@ func (dp *Deployer) prepareTarget(ctx context.Context, r *run) (Operation, strin
 		}
 	}
 	r.op.Image, r.op.PrevImage = image, liveInfo.Image
+	r.op.Version = imageTag(image)
 	targetID, err := d.Engine.ImageID(ctx, image)
 	if err != nil {
 		return last, "", fmt.Errorf("previous image %s: %w", image, err)
@@ -195,4 +196,13 @@ func (dp *Deployer) prepareTarget(ctx context.Context, r *run) (Operation, strin
 		return last, fmt.Sprintf("%s started again (%s)", target.Container, image), nil
 	}
 	return last, fmt.Sprintf("%s is warm (%s)", target.Container, image), nil
+}
+
+// imageTag is the version part of an image reference, e.g. v1.2.3 of
+// togather-server:v1.2.3.
+func imageTag(ref string) string {
+	if i := strings.LastIndex(ref, ":"); i >= 0 && !strings.Contains(ref[i:], "/") {
+		return ref[i+1:]
+	}
+	return ref
 }

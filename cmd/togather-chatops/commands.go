@@ -18,7 +18,7 @@ import (
 func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs, path := flagSet("serve", "serve [--config FILE] [--log-level info]", stderr)
 	level := fs.String("log-level", "info", "debug, info, warn or error")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -41,7 +41,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, path := flagSet("migrate", "migrate up|down|version [--config FILE]\n\nThe store is DATABASE_URL; without a config file DATABASE_URL alone is enough.", stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
@@ -86,7 +86,7 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, path := flagSet("config", "config check [--config FILE] [--print]", stderr)
 	print := fs.Bool("print", false, "print the effective configuration with secrets redacted")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 || fs.Arg(0) != "check" {

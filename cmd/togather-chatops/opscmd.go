@@ -6,11 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/user"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/togather-foundation/togather-chatops/bot"
@@ -35,16 +33,6 @@ func (s *opsSession) Close() {
 	s.store.Close()
 }
 
-// crashEnv names a fault-injection hook for the crash-safety tests: set to
-// "<step>:<phase>" (e.g. "switched:begin"), the process kills itself with
-// SIGKILL right after that journal entry is written, as a power cut would.
-const crashEnv = "TOGATHER_CHATOPS_CRASH_AT"
-
-func crash() {
-	_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-	select {} // the signal is on its way
-}
-
 // openOps loads the configuration, opens (and migrates) the bot's store and
 // wires the environment; progress lines go to out.
 func openOps(ctx context.Context, path, env string, out io.Writer) (*opsSession, error) {
@@ -60,11 +48,7 @@ func openOps(ctx context.Context, path, env string, out io.Writer) (*opsSession,
 		return nil, err
 	}
 	var mu sync.Mutex
-	crashAt := os.Getenv(crashEnv)
 	notify := func(op ops.Operation, e ops.JournalEntry) {
-		if crashAt != "" && crashAt == string(e.Step)+":"+string(e.Phase) {
-			crash()
-		}
 		if e.Phase == ops.PhaseBegin {
 			return
 		}
@@ -297,7 +281,7 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintln(stdout, "no operations yet")
 	}
 	for _, op := range hist {
-		fmt.Fprintf(stdout, "%s  %-8s %-12s %-15s %-20s %s\n", op.CreatedAt.Local().Format("2006-01-02 15:04"), op.Kind, op.Version, op.State, op.Requester, op.UpdatedAt.Sub(op.CreatedAt).Round(time.Second))
+		fmt.Fprintf(stdout, "%s  %-8s %-12s %-15s %-20s %-6s %s\n", op.CreatedAt.Local().Format("2006-01-02 15:04"), op.Kind, op.Version, op.State, op.Requester, op.UpdatedAt.Sub(op.CreatedAt).Round(time.Second), op.ID)
 	}
 	return nil
 }

@@ -178,7 +178,7 @@ func TestChatDeployWithApproval(t *testing.T) {
 		go func() { defer wg.Done(); c.click(t, "UBOB", done, "deploy.rollback") }()
 	}
 	wg.Wait()
-	c.waitMessage(t, slackfake.InThread(req.TS), slackfake.TextContains("rollback "+apptest.V2+" on staging — done"))
+	c.waitMessage(t, slackfake.InThread(req.TS), slackfake.TextContains("rollback of staging to "+apptest.V1+" — done"))
 	c.WantServing(ops.Blue, apptest.V1)
 	hist, _ := c.Store.History(context.Background(), "staging", 50)
 	rollbacks := 0

@@ -100,8 +100,9 @@ func (a *App) awaitLeadership(ctx context.Context) func() {
 	}
 }
 
-// recoverEnv reconciles the environment's interrupted operations, waiting
-// for leases that are still running out.
+// recoverEnv reconciles the environment's interrupted operations now and
+// every recoverEvery after, so an operation whose process died (a terminal
+// deploy killed while serve runs, say) is recovered once its lease runs out.
 func (a *App) recoverEnv(ctx context.Context, eo *EnvOps) {
 	for {
 		done, err := eo.Deployer.Recover(ctx)
@@ -109,19 +110,22 @@ func (a *App) recoverEnv(ctx context.Context, eo *EnvOps) {
 			a.log.Warn().Str("op", op.ID).Str("env", op.Env).Str("state", string(op.State)).
 				Str("found", op.Journal[len(op.Journal)-1].Detail).Msg("recovered an interrupted operation")
 		}
-		if err == nil || !errors.Is(err, ops.ErrStillRunning) {
-			if err != nil && ctx.Err() == nil {
-				a.log.Error().Err(err).Str("env", eo.Env.Name).Msg("recovery failed")
-			}
-			return
+		wait := recoverEvery
+		if errors.Is(err, ops.ErrStillRunning) {
+			wait = 2 * time.Second // a lease is about to run out
+		} else if err != nil && ctx.Err() == nil {
+			a.log.Error().Err(err).Str("env", eo.Env.Name).Msg("recovery failed")
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(2 * time.Second):
+		case <-time.After(wait):
 		}
 	}
 }
+
+// recoverEvery is how often the leader looks for interrupted operations.
+const recoverEvery = 15 * time.Second
 
 // expireRequests ends approval requests past their deadline and says so on
 // their messages.

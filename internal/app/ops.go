@@ -50,6 +50,15 @@ func NewOps(cfg *config.Config, o OpsOptions) (*Ops, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if crash := crashHook(); crash != nil {
+		notify := o.Notify
+		o.Notify = func(op ops.Operation, e ops.JournalEntry) {
+			crash(op, e)
+			if notify != nil {
+				notify(op, e)
+			}
+		}
+	}
 	res := &Ops{envs: map[string]*EnvOps{}}
 	engines := map[string]*docker.Engine{}
 	var targets []ops.Target

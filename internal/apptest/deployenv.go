@@ -108,7 +108,7 @@ environments:
       green: {container: %s, host_port: %d}
     migrations: {dir: %q}
     snapshots: {dir: %q}
-    policy: {health_consecutive: 2, health_timeout: 8s, health_interval: 200ms, bake: 1h, watch: 1h, lease: 2s}
+    policy: {health_consecutive: 2, health_timeout: 8s, health_interval: 200ms, bake: 1h, watch: 1h, lease: 5s}
 roles: []
 `, e.EnvFile, e.StateFile, proxyURL, caddy.AdminURL, caddy.CaddyfilePath, e.Names[ops.Blue], ports[ops.Blue], e.Names[ops.Green], ports[ops.Green], e.Migrations, e.Snapshots)
 	for _, o := range opts {

@@ -95,8 +95,13 @@ func (p *Proxy) Switch(ctx context.Context, slot ops.Slot) (previous []byte, err
 	if err != nil {
 		return nil, fmt.Errorf("switch to %s: %w", slot, err)
 	}
-	if err := p.apply(ctx, next); err != nil {
+	if err := p.Load(ctx, next); err != nil {
 		return nil, fmt.Errorf("switch to %s: %w", slot, err)
+	}
+	if err := p.save(next); err != nil {
+		// Caddy already serves the new slot: hand back the previous
+		// configuration so the caller can restore what the file says.
+		return previous, fmt.Errorf("switch to %s: %w", slot, err)
 	}
 	return previous, nil
 }
@@ -117,6 +122,11 @@ func (p *Proxy) apply(ctx context.Context, caddyfile []byte) error {
 	if err := p.Load(ctx, caddyfile); err != nil {
 		return err
 	}
+	return p.save(caddyfile)
+}
+
+// save persists a configuration Caddy has accepted.
+func (p *Proxy) save(caddyfile []byte) error {
 	if err := writeFileAtomic(p.path, caddyfile); err != nil {
 		return fmt.Errorf("caddy runs the new configuration but saving it failed, so the file still holds the old one: %w", err)
 	}

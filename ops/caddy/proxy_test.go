@@ -353,3 +353,28 @@ func TestSwitchUnderLoad(t *testing.T) {
 		t.Errorf("LiveSlot after 5 switches from blue = %q, %v; want green", slot, err)
 	}
 }
+
+// TestSwitchSaveFailureReturnsPrevious covers Caddy accepting the new
+// configuration while the file cannot be saved: Switch must hand back the
+// previous configuration, because traffic already moved.
+func TestSwitchSaveFailureReturnsPrevious(t *testing.T) {
+	e := newEnv(t, ops.Blue)
+	// A file name so long that the temporary file beside it cannot be made.
+	long := filepath.Join(t.TempDir(), strings.Repeat("c", 250))
+	if err := os.WriteFile(long, e.file(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := caddy.New(e.admin, long, e.ports)
+	previous, err := p.Switch(t.Context(), ops.Green)
+	if err == nil || !strings.Contains(err.Error(), "saving it failed") {
+		t.Fatalf("Switch with an unsavable file: err = %v", err)
+	}
+	if len(previous) == 0 {
+		t.Fatal("Switch did not return the previous configuration although Caddy now serves green")
+	}
+	e.wantServed(t, ops.Green)
+	if err := e.proxy.Restore(t.Context(), previous); err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
+	e.wantServed(t, ops.Blue)
+}

@@ -137,7 +137,7 @@ func (m *Migrator) Up(ctx context.Context, dir string) error {
 }
 
 // recoveryHint is what to do about a dirty database.
-const recoveryHint = "restore the pre-deploy snapshot or fix and `migrate force`"
+const recoveryHint = "restore the pre-deploy snapshot, or repair the schema and reset schema_migrations by hand (docs/operations.md, \"A dirty migration\")"
 
 // Size is the application database's size in bytes.
 func (m *Migrator) Size(ctx context.Context) (int64, error) {
