@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -136,8 +137,10 @@ func lastStep(op Operation) Step {
 // Bake watches a finished deploy: until the watch window ends it probes the
 // new slot and, if it fails HealthConsecutive times in a row and the policy
 // allows, rolls back automatically; when the bake window ends it stops the
-// previous slot, unless traffic has moved since. It resumes correctly after
-// a restart because every deadline is in the operation.
+// previous slot, unless traffic has moved since. It notes a summary 5
+// minutes in and at the end of the watch, then marks the deploy baked. It
+// resumes correctly after a restart because every deadline is in the
+// operation and every milestone in its journal.
 func (dp *Deployer) Bake(ctx context.Context, opID string) error {
 	d := dp.d
 	op, err := d.Journal.Get(ctx, opID)
@@ -149,23 +152,38 @@ func (dp *Deployer) Bake(ctx context.Context, opID string) error {
 	}
 	doneAt := op.BakeUntil.Add(-d.Env.Policy.Bake)
 	watchUntil := doneAt.Add(d.Env.Policy.Watch)
-	failures := 0
+	stopped := noted(op, bakeEnded)
+	summarized := noted(op, earlyWatch) || d.Env.Policy.Watch <= earlyWatchAfter
+	var probes, healthy, failures int
+	warned := false
 	t := time.NewTicker(d.Env.Policy.HealthInterval)
 	defer t.Stop()
 	for {
 		now := d.Now()
-		if !op.Baked && !now.Before(op.BakeUntil) {
-			dp.stopPrevious(ctx, &op)
+		if !stopped && !now.Before(op.BakeUntil) {
+			stopped = dp.stopPrevious(ctx, &op)
 		}
-		if op.Baked && !now.Before(watchUntil) {
+		if !summarized && !now.Before(doneAt.Add(earlyWatchAfter)) {
+			dp.noteOp(ctx, &op, dp.watchSummary(ctx, op, earlyWatch, probes, healthy))
+			summarized = true
+		}
+		if stopped && !now.Before(watchUntil) {
+			op.Baked = true
+			dp.noteOp(ctx, &op, dp.watchSummary(ctx, op, fmt.Sprintf("%s watch ended", d.Env.Policy.Watch), probes, healthy))
 			return nil
 		}
 		if now.Before(watchUntil) {
 			h := d.Prober.Probe(ctx, d.Env.Slots[op.ToSlot].HealthURL)
+			probes++
 			if h.Status == Healthy || (h.Status == Degraded && d.Env.Policy.AcceptDegraded) {
+				healthy++
 				failures = 0
-			} else if failures++; failures >= d.Env.Policy.HealthConsecutive {
-				return dp.autoRollback(ctx, &op, h)
+			} else if failures++; failures >= d.Env.Policy.HealthConsecutive && !warned {
+				if d.Env.Policy.AutoRollback {
+					return dp.autoRollback(ctx, &op, h)
+				}
+				warned = true
+				dp.noteOp(ctx, &op, fmt.Sprintf("%s failed %d health checks in a row: %s; automatic rollback is off: roll back by hand", op.ToSlot, failures, describeHealth(h)))
 			}
 		}
 		select {
@@ -176,29 +194,64 @@ func (dp *Deployer) Bake(ctx context.Context, opID string) error {
 	}
 }
 
-func (dp *Deployer) stopPrevious(ctx context.Context, op *Operation) {
+// Watch milestones, recognised in the journal after a restart.
+const (
+	bakeEnded       = "bake ended"
+	earlyWatch      = "5-minute watch"
+	earlyWatchAfter = 5 * time.Minute
+)
+
+// noted reports whether the operation's journal has a note starting with
+// prefix.
+func noted(op Operation, prefix string) bool {
+	for _, e := range op.Journal {
+		if e.Phase == PhaseNote && strings.HasPrefix(e.Detail, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// watchSummary says how the new slot did: probes passed and container
+// restarts.
+func (dp *Deployer) watchSummary(ctx context.Context, op Operation, label string, probes, healthy int) string {
+	restarts := "unknown"
+	if info, err := dp.d.Engine.Inspect(ctx, dp.d.Env.Slots[op.ToSlot].Container); err == nil && info.Exists {
+		restarts = fmt.Sprint(info.RestartCount)
+	}
+	return fmt.Sprintf("%s: %s passed %d of %d health probes; container restarts: %s", label, op.ToSlot, healthy, probes, restarts)
+}
+
+// noteOp journals a note on op (fields included) and notifies.
+func (dp *Deployer) noteOp(ctx context.Context, op *Operation, detail string) {
+	e := JournalEntry{At: dp.d.Now(), Step: op.State, Phase: PhaseNote, Detail: detail}
+	if err := dp.d.Journal.Record(context.WithoutCancel(ctx), *op, e); err == nil {
+		op.Journal = append(op.Journal, e)
+		dp.d.Notify(*op, e)
+	}
+}
+
+// stopPrevious stops the previous slot at the end of the bake window and
+// reports whether the bake is over (false: try again on the next tick).
+func (dp *Deployer) stopPrevious(ctx context.Context, op *Operation) bool {
 	d := dp.d
-	detail := ""
+	var detail string
 	live, _, err := d.Proxy.LiveSlot(ctx)
 	switch {
 	case err != nil:
-		return // try again on the next tick
+		return false
 	case live != op.ToSlot:
-		detail = fmt.Sprintf("bake ended; traffic is on %s now, so %s was left running", live, op.FromSlot)
+		detail = fmt.Sprintf("%s; traffic is on %s now, so %s was left running", bakeEnded, live, op.FromSlot)
 	default:
 		name := d.Env.Slots[op.FromSlot].Container
-		if err := d.Engine.Stop(ctx, name, 10*time.Second); err != nil && !errors.Is(ctx.Err(), context.Canceled) {
-			detail = fmt.Sprintf("bake ended; stopping %s failed: %v", name, err)
+		if err := d.Engine.Stop(ctx, name, 10*time.Second); err != nil {
+			detail = fmt.Sprintf("%s; stopping %s failed: %v", bakeEnded, name, err)
 		} else {
-			detail = fmt.Sprintf("bake ended; %s stopped (rollback now restarts it)", name)
+			detail = fmt.Sprintf("%s; %s stopped (a rollback now restarts it)", bakeEnded, name)
 		}
 	}
-	op.Baked = true
-	e := JournalEntry{At: d.Now(), Step: op.State, Phase: PhaseNote, Detail: detail}
-	if err := d.Journal.Record(context.WithoutCancel(ctx), *op, e); err == nil {
-		op.Journal = append(op.Journal, e)
-		d.Notify(*op, e)
-	}
+	dp.noteOp(ctx, op, detail)
+	return true
 }
 
 func (dp *Deployer) autoRollback(ctx context.Context, op *Operation, h Health) error {
@@ -208,13 +261,7 @@ func (dp *Deployer) autoRollback(ctx context.Context, op *Operation, h Health) e
 		return nil
 	}
 	reason := fmt.Sprintf("%s failed %d health checks in a row after the deploy of %s: %s", op.ToSlot, d.Env.Policy.HealthConsecutive, op.Version, describeHealth(h))
-	e := JournalEntry{At: d.Now(), Step: op.State, Phase: PhaseNote, Detail: reason}
-	if !d.Env.Policy.AutoRollback {
-		_ = d.Journal.Record(ctx, *op, e)
-		d.Notify(*op, JournalEntry{At: e.At, Step: e.Step, Phase: PhaseNote, Detail: reason + "; automatic rollback is off: roll back by hand"})
-		return nil
-	}
-	d.Notify(*op, e)
+	d.Notify(*op, JournalEntry{At: d.Now(), Step: op.State, Phase: PhaseNote, Detail: reason + "; rolling back automatically"})
 	_, err = dp.Rollback(ctx, RollbackRequest{Requester: "togather-chatops", Reason: "automatic: " + reason, Chat: op.Chat})
 	return err
 }

@@ -171,3 +171,40 @@ func TestBakeStopsThePreviousSlotAndWatchRollsBack(t *testing.T) {
 		t.Errorf("the deploy is not marked baked: %+v", baked)
 	}
 }
+
+func TestBakeStopsPreviousAndSummarisesTheWatch(t *testing.T) {
+	e := apptest.NewDeployEnv(t, func(yaml *string, _ *apptest.DeployEnv) {
+		*yaml = strings.Replace(*yaml, "bake: 1h, watch: 1h", "bake: 1s, watch: 3s", 1)
+	})
+	op, err := e.Deploy(apptest.V2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := e.Env.Deployer.Bake(ctx, op.ID); err != nil {
+		t.Fatalf("bake: %v", err)
+	}
+	e.WantServing(ops.Green, apptest.V2)
+	if e.Container(ops.Blue).Running {
+		t.Error("the previous slot still runs after the bake window")
+	}
+	got, err := e.Store.Get(ctx, op.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var notes []string
+	for _, j := range got.Journal {
+		if j.Phase == ops.PhaseNote {
+			notes = append(notes, j.Detail)
+		}
+	}
+	all := strings.Join(notes, "\n")
+	if !got.Baked || !strings.Contains(all, "bake ended") || !strings.Contains(all, "watch ended: green passed") {
+		t.Errorf("baked=%v, notes:\n%s", got.Baked, all)
+	}
+	// A second Bake, as after a restart, finds nothing left to do.
+	if err := e.Env.Deployer.Bake(ctx, op.ID); err != nil {
+		t.Fatal(err)
+	}
+}
