@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/togather-foundation/togather-chatops/internal/app"
@@ -45,7 +46,9 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fake := slackfake.New(
 		slackfake.WithUsers(consoleUsers...),
 		slackfake.WithGroups(map[string][]string{"SONCALL": {"UBOB"}}),
-		slackfake.WithChannels(slackfake.Channel{ID: consoleChannel, Name: "console"}),
+		slackfake.WithChannels(slackfake.Channel{ID: consoleChannel, Name: "console"}, slackfake.Channel{ID: "CDEPLOYS", Name: "deploys"},
+			slackfake.Channel{ID: "CALERTS", Name: "alerts"}, slackfake.Channel{ID: "CPAGES", Name: "pages"},
+			slackfake.Channel{ID: "CINCIDENTS", Name: "incidents"}, slackfake.Channel{ID: "CANNOUNCE", Name: "announcements"}),
 	)
 	defer fake.Close()
 
@@ -114,7 +117,13 @@ type console struct {
 	out  io.Writer
 	user slackfake.User
 	seen chan struct{} // signalled on every printed event
+
+	mu      sync.Mutex
+	buttons []msgRef // messages that had buttons, oldest first
 }
+
+// msgRef locates a message.
+type msgRef struct{ channel, ts string }
 
 func lookupUser(name string) slackfake.User {
 	for _, u := range consoleUsers {
@@ -129,8 +138,10 @@ func (c *console) banner() {
 	fmt.Fprintf(c.out, `
 togather-chatops console — you are %s. Type:
   /togather <command>     e.g. /togather help, /togather status staging
-  as <alice|bob|carol>    switch user (alice: admin; bob: on-call group; carol: no role)
+  as <alice|bob|carol>    switch user (alice: admin; bob: on-call group, approves; carol: no role)
+  e.g. /togather deploy staging v2.0.0, then: as bob, click Approve — progress follows in #deploys
   click <button> [n]      press a button by its label or action id (n-th newest message with it)
+  wait [seconds]          wait until the bot has been quiet for 3 s (at most 60 s, or the seconds given)
   quit                    leave (Ctrl-D works too)
 `, c.user.RealName)
 }
@@ -178,6 +189,15 @@ func (c *console) do(ctx context.Context, line string) error {
 		return nil
 	case word == "click":
 		return c.click(ctx, rest)
+	case word == "wait":
+		secs := 60
+		if rest != "" {
+			if _, err := fmt.Sscanf(rest, "%d", &secs); err != nil {
+				return fmt.Errorf("wait takes a number of seconds: %q", rest)
+			}
+		}
+		c.quiet(ctx, time.Duration(secs)*time.Second, 3*time.Second)
+		return nil
 	}
 	return fmt.Errorf("unknown input %q: start commands with /togather, or use as, click, quit", line)
 }
@@ -198,7 +218,23 @@ func (c *console) settle(ctx context.Context) {
 	for {
 		select {
 		case <-c.seen:
-		case <-time.After(400 * time.Millisecond):
+		case <-time.After(1500 * time.Millisecond):
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// quiet waits until the bot has said nothing for gap, or at most max.
+func (c *console) quiet(ctx context.Context, max, gap time.Duration) {
+	limit := time.After(max)
+	for {
+		select {
+		case <-c.seen:
+		case <-time.After(gap):
+			return
+		case <-limit:
 			return
 		case <-ctx.Done():
 			return
@@ -220,9 +256,14 @@ func (c *console) click(ctx context.Context, arg string) error {
 		}
 	}
 	want := strings.Join(fields, " ")
-	msgs := c.fake.Messages(consoleChannel)
-	for i := len(msgs) - 1; i >= 0; i-- {
-		m := msgs[i]
+	c.mu.Lock()
+	refs := append([]msgRef(nil), c.buttons...)
+	c.mu.Unlock()
+	for i := len(refs) - 1; i >= 0; i-- {
+		m, ok := c.fake.Message(refs[i].channel, refs[i].ts)
+		if !ok {
+			continue
+		}
 		if actionID, blockID, value, ok := findButton(m.Blocks, want); ok {
 			if n--; n > 0 {
 				continue
@@ -234,7 +275,7 @@ func (c *console) click(ctx context.Context, arg string) error {
 			return err
 		}
 	}
-	return fmt.Errorf("no message in this channel has a %q button", want)
+	return fmt.Errorf("no message has a %q button (buttons are shown as [Label](action_id))", want)
 }
 
 func findButton(blocks json.RawMessage, want string) (actionID, blockID, value string, ok bool) {
@@ -242,12 +283,10 @@ func findButton(blocks json.RawMessage, want string) (actionID, blockID, value s
 		Type     string `json:"type"`
 		BlockID  string `json:"block_id"`
 		Elements []struct {
-			Type     string `json:"type"`
-			ActionID string `json:"action_id"`
-			Value    string `json:"value"`
-			Text     struct {
-				Text string `json:"text"`
-			} `json:"text"`
+			Type     string          `json:"type"`
+			ActionID string          `json:"action_id"`
+			Value    string          `json:"value"`
+			Text     json.RawMessage `json:"text"` // an object on buttons, a string on context elements
 		} `json:"elements"`
 	}
 	if json.Unmarshal(blocks, &bs) != nil {
@@ -255,7 +294,9 @@ func findButton(blocks json.RawMessage, want string) (actionID, blockID, value s
 	}
 	for _, b := range bs {
 		for _, e := range b.Elements {
-			if e.Type == "button" && (strings.EqualFold(e.Text.Text, want) || e.ActionID == want) {
+			var label struct{ Text string }
+			_ = json.Unmarshal(e.Text, &label)
+			if e.Type == "button" && (strings.EqualFold(label.Text, want) || e.ActionID == want) {
 				return e.ActionID, b.BlockID, e.Value, true
 			}
 		}
@@ -286,6 +327,11 @@ func (c *console) print(events <-chan slackfake.Event) {
 			head = string(ev.Kind)
 		}
 		fmt.Fprintf(c.out, "\n── %s ──\n%s\n", head, slackfake.Render(ev.Message))
+		if strings.Contains(string(ev.Message.Blocks), `"button"`) {
+			c.mu.Lock()
+			c.buttons = append(c.buttons, msgRef{ev.Message.Channel, ev.Message.TS})
+			c.mu.Unlock()
+		}
 		select {
 		case c.seen <- struct{}{}:
 		default:
@@ -294,8 +340,8 @@ func (c *console) print(events <-chan slackfake.Event) {
 }
 
 func channelName(id string) string {
-	if id == consoleChannel {
-		return "console"
+	if name, ok := map[string]string{consoleChannel: "console", "CDEPLOYS": "deploys", "CALERTS": "alerts", "CPAGES": "pages", "CINCIDENTS": "incidents"}[id]; ok {
+		return name
 	}
 	return id
 }

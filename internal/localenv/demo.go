@@ -19,8 +19,12 @@ import (
 // the next one.
 const DemoLabel = "com.togather.chatops.demo"
 
-// demoStore is the bot's store database for the demo, recreated each run.
-const demoStore = "togather_chatops_demo"
+// The demo's databases, recreated each run: the bot's store, and the
+// stand-in app database that snapshots and migrations work on.
+const (
+	demoStore = "togather_chatops_demo"
+	demoApp   = "togather_demo_app"
+)
 
 // Demo is a stand-in Togather environment on this machine: testapp
 // containers in a blue and a green slot behind a real Caddy with Togather's
@@ -29,6 +33,7 @@ type Demo struct {
 	Env      string
 	ProxyURL string
 	StoreDSN string
+	AppDSN   string
 	Ports    map[ops.Slot]int
 	Caddy    *Caddy
 	Dir      string
@@ -37,9 +42,11 @@ type Demo struct {
 	cli    *client.Client
 }
 
-// StartDemo builds the testapp images, runs blue (v1.0.0, healthy, live)
-// and green (v1.1.0, degraded) and Caddy in front of blue, and creates the
-// store database. dir holds Caddy's files. Stop removes it all.
+// StartDemo builds the testapp images (v2.0.0 too, healthy, to deploy),
+// runs blue (v1.0.0, healthy, live) and green (v1.1.0, degraded) and Caddy
+// in front of blue, and creates the store and app databases and the app's
+// env file. dir holds Caddy's files, snapshots and the state file. Stop
+// removes it all.
 func StartDemo(ctx context.Context, dir string) (d *Demo, err error) {
 	dir, err = filepath.Abs(dir)
 	if err != nil {
@@ -88,6 +95,9 @@ func StartDemo(ctx context.Context, dir string) (d *Demo, err error) {
 			return nil, err
 		}
 	}
+	if _, err = BuildTestapp(ctx, d.cli, "v2.0.0", "healthy"); err != nil {
+		return nil, err
+	}
 	if err = waitHealthy(ctx, d.healthURL(ops.Blue)); err != nil {
 		return nil, err
 	}
@@ -95,9 +105,18 @@ func StartDemo(ctx context.Context, dir string) (d *Demo, err error) {
 		return nil, err
 	}
 	admin := AdminDSN()
-	_ = DropDatabase(ctx, admin, demoStore)
+	for _, db := range []string{demoStore, demoApp} {
+		_ = DropDatabase(ctx, admin, db)
+	}
 	if d.StoreDSN, err = CreateDatabase(ctx, admin, demoStore); err != nil {
 		return nil, fmt.Errorf("create the demo store (is PostgreSQL running? `make services`): %w", err)
+	}
+	if d.AppDSN, err = CreateDatabase(ctx, admin, demoApp); err != nil {
+		return nil, fmt.Errorf("create the demo app database: %w", err)
+	}
+	env := fmt.Sprintf("ENVIRONMENT=staging\nDATABASE_URL=%s\nJWT_SECRET=%s\n", d.AppDSN, strings.Repeat("d", 48))
+	if err = os.WriteFile(filepath.Join(dir, "app.env"), []byte(env), 0o600); err != nil {
+		return nil, fmt.Errorf("demo env file: %w", err)
 	}
 	return d, nil
 }
@@ -118,8 +137,8 @@ func (d *Demo) SlotsSummary() string {
 }
 
 // ConfigYAML is a bot configuration for the demo environment: alice (UALICE)
-// may do everything, the on-call group SONCALL (bob) may read and roll back,
-// anyone else nothing.
+// may do everything, the on-call group SONCALL (bob) may read, approve and
+// roll back, anyone else nothing. Deploys to the demo need one approval.
 func (d *Demo) ConfigYAML() []byte {
 	return fmt.Appendf(nil, `timezone: America/Toronto
 channels: {deploys: CDEPLOYS, alerts_warning: CALERTS, alerts_critical: CPAGES, incidents: CINCIDENTS, announcements: CANNOUNCE}
@@ -129,17 +148,21 @@ environments:
     image: togather-server:{version}
     env_file: %[2]s/app.env
     state_file: %[2]s/deployment-state.json
+    network: ""
+    restart_policy: "no"
+    public_url: %[9]s
     migrations: {}
     snapshots: {dir: %[2]s/snapshots}
     caddy: {admin_url: %[3]s, caddyfile: %[4]s}
+    policy: {require_approval: true, approvals: 1, health_consecutive: 2, health_interval: 1s, bake: 2m, watch: 6m}
     slots:
       blue:  {container: %[5]s, host_port: %[6]d, health_url: "http://127.0.0.1:%[6]d/health"}
       green: {container: %[7]s, host_port: %[8]d, health_url: "http://127.0.0.1:%[8]d/health"}
 roles:
   - {name: admins, users: [UALICE], commands: ["*"], environments: ["*"]}
-  - {name: oncall, groups: [SONCALL], commands: [status, history, locks, rollback, "incident.*"], environments: ["*"]}
+  - {name: oncall, groups: [SONCALL], commands: [status, history, locks, rollback, approve, "incident.*"], environments: ["*"]}
 `, d.Env, d.Dir, d.Caddy.AdminURL, d.Caddy.CaddyfilePath,
-		d.container(ops.Blue), d.Ports[ops.Blue], d.container(ops.Green), d.Ports[ops.Green])
+		d.container(ops.Blue), d.Ports[ops.Blue], d.container(ops.Green), d.Ports[ops.Green], d.ProxyURL)
 }
 
 // Stop removes the containers, stops Caddy and drops the store database.
@@ -156,8 +179,8 @@ func (d *Demo) Stop() {
 	if d.engine != nil {
 		_ = d.engine.Close()
 	}
-	if d.StoreDSN != "" {
-		_ = DropDatabase(ctx, AdminDSN(), demoStore)
+	for _, db := range []string{demoStore, demoApp} {
+		_ = DropDatabase(ctx, AdminDSN(), db)
 	}
 }
 
