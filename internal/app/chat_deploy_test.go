@@ -7,11 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/image"
 	"github.com/rs/zerolog"
 
 	"github.com/togather-foundation/togather-chatops/internal/app"
 	"github.com/togather-foundation/togather-chatops/internal/apptest"
 	"github.com/togather-foundation/togather-chatops/internal/slackfake"
+	"github.com/togather-foundation/togather-chatops/internal/testenv"
 	"github.com/togather-foundation/togather-chatops/ops"
 )
 
@@ -20,8 +22,8 @@ const deploys = "CDEPLOYS"
 // chatRoles: alice deploys, bob approves and rolls back, carol may only
 // read the status.
 const chatRoles = `roles:
-  - {name: deployers, users: [UALICE], commands: [status, deploy, preflight, rollback, "snapshot.*"], environments: ["*"]}
-  - {name: approvers, users: [UBOB], commands: [status, approve, rollback], environments: ["*"]}
+  - {name: deployers, users: [UALICE], commands: [status, deploy, preflight, rollback, lock, unlock, unlock.force, locks, history, "snapshot.*"], environments: ["*"]}
+  - {name: approvers, users: [UBOB], commands: [status, approve, rollback, lock], environments: ["*"]}
   - {name: readers, users: [UCAROL], commands: [status], environments: ["*"]}
 `
 
@@ -33,8 +35,14 @@ type chatEnv struct {
 
 func startChat(t *testing.T, approval bool) *chatEnv {
 	t.Helper()
+	return startChatWith(t, approval, "")
+}
+
+// startChatWith adds extra top-level YAML to the configuration.
+func startChatWith(t *testing.T, approval bool, extra string) *chatEnv {
+	t.Helper()
 	e := apptest.NewDeployEnv(t, func(yaml *string, _ *apptest.DeployEnv) {
-		*yaml = strings.Replace(*yaml, "roles: []\n", chatRoles, 1)
+		*yaml = strings.Replace(*yaml, "roles: []\n", chatRoles+extra, 1)
 		if approval {
 			*yaml = strings.Replace(*yaml, "policy: {", "policy: {require_approval: true, approvals: 1, ", 1)
 		}
@@ -228,4 +236,79 @@ func TestChatRollbackNeedsConfirmation(t *testing.T) {
 	forced := c.waitMessage(t, slackfake.InChannel(deploys), slackfake.TextContains("asks to roll back"), func(m slackfake.Message) bool { return m.TS != req.TS })
 	c.waitEdit(t, forced, "done")
 	c.WantServing(ops.Green, apptest.V2)
+}
+
+func TestChatApprovalVoidWhenTheImageChanges(t *testing.T) {
+	c := startChat(t, true)
+	const version = "v2.1.0"
+	ctx := context.Background()
+	testenv.TestappImage(t, c.Cli, version, "healthy")
+	t.Cleanup(func() { _, _ = c.Cli.ImageRemove(context.Background(), "togather-server:"+version, image.RemoveOptions{}) })
+
+	c.slash(t, "UALICE", "deploy staging "+version)
+	req := c.waitMessage(t, slackfake.InChannel(deploys), slackfake.HasButton("op.approve"))
+	// Someone pushes another image under the same tag before the approval.
+	if err := c.Cli.ImageTag(ctx, "togather-server:"+apptest.V1, "togather-server:"+version); err != nil {
+		t.Fatal(err)
+	}
+	c.click(t, "UBOB", req, "op.approve")
+	c.waitEdit(t, req, "approval of")
+	void, _ := c.fake.Message(req.Channel, req.TS)
+	if !strings.Contains(slackfake.Render(void), "changed") || !strings.Contains(slackfake.Render(void), "Nothing was deployed") {
+		t.Errorf("the void message does not say why:\n%s", slackfake.Render(void))
+	}
+	c.waitMessage(t, slackfake.InThread(req.TS), slackfake.TextContains("Fresh report"))
+	c.WantServing(ops.Blue, apptest.V1)
+	if n := c.deploysIn(t, ops.StepDone); n != 0 {
+		t.Errorf("%d deploys ran on a void approval", n)
+	}
+}
+
+func TestChatRequestsExpire(t *testing.T) {
+	c := startChatWith(t, true, "policy:\n  approval_ttl: 2s\n")
+	c.slash(t, "UALICE", "deploy staging "+apptest.V2)
+	req := c.waitMessage(t, slackfake.InChannel(deploys), slackfake.HasButton("op.approve"))
+	time.Sleep(2500 * time.Millisecond) // the approval deadline passes
+	c.click(t, "UBOB", req, "op.approve")
+	c.waitMessage(t, slackfake.ForUser("UBOB"), slackfake.TextContains("expired"))
+	c.waitEdit(t, req, "expired without approval")
+	c.WantServing(ops.Blue, apptest.V1)
+}
+
+func TestChatLockRefusesDeployNamingTheOwner(t *testing.T) {
+	c := startChat(t, false)
+	c.slash(t, "UALICE", `lock staging "db maintenance"`)
+	c.waitMessage(t, slackfake.TextContains("locked by <@UALICE>"))
+	c.slash(t, "UALICE", "deploy staging "+apptest.V2)
+	rep := c.waitMessage(t, slackfake.InChannel(deploys), slackfake.TextContains("Pre-flight of"))
+	text := slackfake.Render(rep)
+	if !strings.Contains(text, "UALICE") || !strings.Contains(text, "db maintenance") || strings.Contains(text, "Approve") {
+		t.Errorf("the report should fail naming the lock's owner and reason, without buttons:\n%s", text)
+	}
+	c.WantServing(ops.Blue, apptest.V1)
+}
+
+func TestChatSnapshotsAndForcedUnlock(t *testing.T) {
+	c := startChat(t, false)
+	c.slash(t, "UALICE", `snapshot create staging --reason "before cleanup"`)
+	made := c.waitMessage(t, slackfake.ForUser("UALICE"), slackfake.TextContains("before-cleanup"))
+	c.slash(t, "UALICE", "snapshot list staging")
+	list := c.waitMessage(t, slackfake.ForUser("UALICE"), slackfake.TextContains(".sql.gz"), func(m slackfake.Message) bool { return m.TS != made.TS })
+	if !strings.Contains(slackfake.Render(list), "before-cleanup") {
+		t.Errorf("the list lacks the new snapshot:\n%s", slackfake.Render(list))
+	}
+
+	c.slash(t, "UBOB", "lock staging investigating errors")
+	c.waitMessage(t, slackfake.TextContains("locked by <@UBOB>"))
+	c.slash(t, "UALICE", "unlock staging")
+	c.waitMessage(t, slackfake.ForUser("UALICE"), slackfake.TextContains("--force"))
+	if _, held, _ := c.Store.Locks().Get(context.Background(), "staging", time.Now()); !held {
+		t.Fatal("an unlock without --force released someone else's lock")
+	}
+	c.slash(t, "UALICE", "unlock staging --force")
+	ann := c.waitMessage(t, slackfake.InChannel(deploys), slackfake.TextContains("<@UBOB>"))
+	if !strings.Contains(slackfake.Render(ann), "UALICE") || !strings.Contains(slackfake.Render(ann), "investigating errors") {
+		t.Errorf("the forced unlock announcement lacks who forced it or the lock's reason:\n%s", slackfake.Render(ann))
+	}
+	c.WantNoLock()
 }
