@@ -243,7 +243,9 @@ func TestChatApprovalVoidWhenTheImageChanges(t *testing.T) {
 	const version = "v2.1.0"
 	ctx := context.Background()
 	testenv.TestappImage(t, c.Cli, version, "healthy")
-	t.Cleanup(func() { _, _ = c.Cli.ImageRemove(context.Background(), "togather-server:"+version, image.RemoveOptions{}) })
+	t.Cleanup(func() {
+		_, _ = c.Cli.ImageRemove(context.Background(), "togather-server:"+version, image.RemoveOptions{})
+	})
 
 	c.slash(t, "UALICE", "deploy staging "+version)
 	req := c.waitMessage(t, slackfake.InChannel(deploys), slackfake.HasButton("op.approve"))
