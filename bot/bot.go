@@ -26,6 +26,9 @@ type Options struct {
 	Locks        ops.Locker
 	Channels     Channels
 	Approvals    Approvals
+	Alerts       AlertStore
+	Incidents    IncidentStore
+	Incident     IncidentPolicy
 	Logger       zerolog.Logger
 	Now          func() time.Time
 }
@@ -47,8 +50,13 @@ type Bot struct {
 	approval Approvals
 	poster   Poster
 	progress progress
-	log      zerolog.Logger
-	now      func() time.Time
+	alerts   AlertStore
+	alertQ   alertQueue
+
+	incidents      IncidentStore
+	incidentPolicy IncidentPolicy
+	log            zerolog.Logger
+	now            func() time.Time
 }
 
 // New returns a Bot.
@@ -60,7 +68,8 @@ func New(o Options) *Bot {
 		o.Approvals.TTL = 30 * time.Minute
 	}
 	b := &Bot{envs: o.Environments, authz: o.Authorizer, audit: o.Auditor, status: o.Status, envOps: o.Envs, ops: o.Ops,
-		locks: o.Locks, channels: o.Channels, approval: o.Approvals, log: o.Logger, now: o.Now}
+		locks: o.Locks, channels: o.Channels, approval: o.Approvals, alerts: o.Alerts, incidents: o.Incidents, incidentPolicy: o.Incident,
+		log: o.Logger, now: o.Now}
 	b.handlers = b.routes()
 	return b
 }

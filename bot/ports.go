@@ -49,7 +49,11 @@ const (
 
 // Channels are where the bot posts.
 type Channels struct {
-	Deploys string
+	Deploys        string
+	AlertsWarning  string
+	AlertsCritical string
+	Incidents      string
+	OncallGroup    string // user-group ID paged on critical alerts and SEV1
 }
 
 // Approvals is the approval policy shared by every environment.

@@ -33,6 +33,9 @@ type opProgress struct {
 // their request message edited to the outcome when they end — also when a
 // restarted bot recovers them.
 func (b *Bot) Progress(op ops.Operation, e ops.JournalEntry) {
+	if e.Phase == ops.PhaseEnd && op.State.Terminal() && e.Step == op.State {
+		go b.operationOnTimeline(op)
+	}
 	if op.Chat[chatChannel] == "" || op.Chat[chatTS] == "" || e.Phase == ops.PhaseBegin || b.poster == nil {
 		return
 	}

@@ -12,8 +12,10 @@ type Request struct {
 	User    string // chat user ID
 	Channel string // where it was asked
 	Text    string // command text without the slash command itself
-	Action  *Action
-	At      time.Time
+	// TriggerID lets a command open a form, for a few seconds.
+	TriggerID string
+	Action    *Action
+	At        time.Time
 }
 
 // Action is a button press, or the submission of a form (a modal): then

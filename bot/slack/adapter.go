@@ -200,7 +200,7 @@ func (a *Adapter) toJob(evt socketmode.Event, received time.Time) (job, bool) {
 	switch data := evt.Data.(type) {
 	case slack.SlashCommand:
 		return job{kind: "command", received: received,
-			req:     bot.Request{ID: env, User: data.UserID, Channel: data.ChannelID, Text: unescape.Replace(data.Text), At: received},
+			req:     bot.Request{ID: env, User: data.UserID, Channel: data.ChannelID, Text: unescape.Replace(data.Text), TriggerID: data.TriggerID, At: received},
 			respond: a.responder(data.ChannelID, data.UserID, data.ResponseURL),
 		}, true
 	case slack.InteractionCallback:

@@ -21,6 +21,7 @@ import (
 
 	"github.com/togather-foundation/togather-chatops/bot"
 	bslack "github.com/togather-foundation/togather-chatops/bot/slack"
+	"github.com/togather-foundation/togather-chatops/incidents/alertmanager"
 	"github.com/togather-foundation/togather-chatops/internal/config"
 	"github.com/togather-foundation/togather-chatops/ops"
 	"github.com/togather-foundation/togather-chatops/store/postgres"
@@ -94,10 +95,14 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		Envs:         chatEnvironments{a.ops},
 		Ops:          chatOperations{a.store},
 		Locks:        a.store.Locks(),
-		Channels:     bot.Channels{Deploys: cfg.Channels.Deploys},
-		Approvals:    bot.Approvals{TTL: cfg.Policy.ApprovalTTL},
-		Logger:       o.Logger,
-		Now:          o.Now,
+		Channels: bot.Channels{Deploys: cfg.Channels.Deploys, AlertsWarning: cfg.Channels.AlertsWarning, AlertsCritical: cfg.Channels.AlertsCritical,
+			Incidents: cfg.Channels.Incidents, OncallGroup: cfg.Slack.OncallGroup},
+		Approvals: bot.Approvals{TTL: cfg.Policy.ApprovalTTL},
+		Alerts:    a.store,
+		Incidents: a.store,
+		Incident:  incidentPolicy(cfg),
+		Logger:    o.Logger,
+		Now:       o.Now,
 	})
 	a.bot = b
 	a.adapter = bslack.New(bslack.Options{
@@ -140,6 +145,11 @@ func (a *App) Run(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", a.healthz)
+	mux.Handle("/alertmanager", alertmanager.NewHandler(alertmanager.Options{
+		Token: a.cfg.Secrets.AlertmanagerToken,
+		Sink:  a.bot.HandleAlert,
+		Logf:  func(format string, args ...any) { a.log.Warn().Msgf(format, args...) },
+	}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(a.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -22,7 +22,7 @@ const deploys = "CDEPLOYS"
 // chatRoles: alice deploys, bob approves and rolls back, carol may only
 // read the status.
 const chatRoles = `roles:
-  - {name: deployers, users: [UALICE], commands: [status, deploy, preflight, rollback, lock, unlock, unlock.force, locks, history, "snapshot.*"], environments: ["*"]}
+  - {name: deployers, users: [UALICE], commands: [status, deploy, preflight, rollback, lock, unlock, unlock.force, locks, history, "snapshot.*", "incident.*"], environments: ["*"]}
   - {name: approvers, users: [UBOB], commands: [status, approve, rollback, lock], environments: ["*"]}
   - {name: readers, users: [UCAROL], commands: [status], environments: ["*"]}
 `

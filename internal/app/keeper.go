@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/togather-foundation/togather-chatops/incidents"
 	"github.com/togather-foundation/togather-chatops/ops"
 )
 
@@ -39,8 +40,18 @@ func (a *App) keep(ctx context.Context) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		a.expireRequests(ctx)
+		a.tick(ctx)
 	}()
+	engine := incidents.NewEngine(a.rules())
+	for _, name := range a.cfg.EnvironmentNames() {
+		if eo, err := a.ops.Env(name); err == nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				a.monitor(ctx, eo, engine)
+			}()
+		}
+	}
 	baking := map[string]bool{}
 	var mu sync.Mutex
 	t := time.NewTicker(10 * time.Second)
@@ -127,14 +138,18 @@ func (a *App) recoverEnv(ctx context.Context, eo *EnvOps) {
 // recoverEvery is how often the leader looks for interrupted operations.
 const recoverEvery = 15 * time.Second
 
-// expireRequests ends approval requests past their deadline and says so on
-// their messages.
-func (a *App) expireRequests(ctx context.Context) {
-	t := time.NewTicker(30 * time.Second)
+// tick runs the leader's periodic chat duties: expiring approval requests,
+// incident update reminders and escalations.
+func (a *App) tick(ctx context.Context) {
+	every := min(tickEvery, a.cfg.Alerts.SEV1Every/4, a.cfg.Alerts.SEV2Every/4)
+	t := time.NewTicker(max(every, 100*time.Millisecond))
 	defer t.Stop()
 	for {
 		if err := a.bot.ExpireRequests(ctx); err != nil && ctx.Err() == nil {
 			a.log.Warn().Err(err).Msg("expiring approval requests failed")
+		}
+		if err := a.bot.IncidentTick(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn().Err(err).Msg("incident reminders failed")
 		}
 		select {
 		case <-ctx.Done():
@@ -143,3 +158,7 @@ func (a *App) expireRequests(ctx context.Context) {
 		}
 	}
 }
+
+// tickEvery is how often reminders and expiries are checked (more often
+// when a reminder cadence is short).
+const tickEvery = 10 * time.Second

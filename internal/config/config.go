@@ -210,8 +210,22 @@ type Freeze struct {
 	Reason string `yaml:"reason"`
 }
 
-// Alerts is reserved for alert rules; only an empty mapping is accepted.
-type Alerts struct{}
+// Alerts configures the monitors, the alert rules and incidents.
+type Alerts struct {
+	// HealthInterval is how often the leader probes each live slot;
+	// UnhealthyInterval how often while it is not healthy.
+	HealthInterval    time.Duration `yaml:"health_interval"`
+	UnhealthyInterval time.Duration `yaml:"unhealthy_interval"`
+	// For overrides how long a built-in rule's condition must hold before
+	// it fires, by rule name (e.g. health_unhealthy: 2m).
+	For map[string]time.Duration `yaml:"for,omitempty"`
+	// AutoIncident declares a SEV2 incident for a critical alert when its
+	// environment has no open incident.
+	AutoIncident bool `yaml:"auto_incident"`
+	// SEV1Every and SEV2Every are the update reminder cadences.
+	SEV1Every time.Duration `yaml:"sev1_every"`
+	SEV2Every time.Duration `yaml:"sev2_every"`
+}
 
 // Formats of the policy's dates and times.
 const (
@@ -283,6 +297,11 @@ func (c *Config) applyDefaults(present map[string]bool) {
 	setDefault(d, "policy.deploy_window.end", &w.End, "14:00")
 	setDefault(d, "policy.deploy_window.outside", &w.Outside, "fail")
 	setDefault(d, "policy.approval_ttl", &c.Policy.ApprovalTTL, 30*time.Minute)
+	setDefault(d, "alerts.health_interval", &c.Alerts.HealthInterval, 30*time.Second)
+	setDefault(d, "alerts.unhealthy_interval", &c.Alerts.UnhealthyInterval, 5*time.Second)
+	setDefault(d, "alerts.auto_incident", &c.Alerts.AutoIncident, true)
+	setDefault(d, "alerts.sev1_every", &c.Alerts.SEV1Every, 30*time.Minute)
+	setDefault(d, "alerts.sev2_every", &c.Alerts.SEV2Every, time.Hour)
 
 	for name, env := range c.Environments {
 		env.applyDefaults(d, name)

@@ -95,7 +95,7 @@ func TestGoodFileAppliesDefaults(t *testing.T) {
 		{"qa env_file", qa.EnvFile, "/opt/togather/.env.qa"},
 		{"qa retention as written", qa.Snapshots.RetentionDays, 3},
 		{"image ref", prod.ImageRef("abc1234"), "togather-server:abc1234"},
-		{"alerts", c.Alerts, config.Alerts{}},
+		{"alerts", c.Alerts, config.Alerts{HealthInterval: 30 * time.Second, UnhealthyInterval: 5 * time.Second, AutoIncident: true, SEV1Every: 30 * time.Minute, SEV2Every: time.Hour}},
 	}
 	for _, tt := range tests {
 		if !reflect.DeepEqual(tt.got, tt.want) {

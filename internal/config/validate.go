@@ -102,6 +102,7 @@ func (c *Config) Validate() []Problem {
 	}
 	c.validateRoles(v)
 	c.Policy.validate(v)
+	c.Alerts.validate(v)
 
 	sort.SliceStable(v.problems, func(i, j int) bool { return v.problems[i].Path < v.problems[j].Path })
 	return v.problems
@@ -355,6 +356,7 @@ func (p Policy) validate(v *validator) {
 		v.required(fp+".reason", f.Reason)
 	}
 	v.positive("policy.approval_ttl", p.ApprovalTTL)
+
 }
 
 func validClock(s string) bool {
@@ -393,5 +395,15 @@ func walkStrings(v reflect.Value, p string, fn func(path, s string)) {
 			}
 			walkStrings(v.Field(i), join(key), fn)
 		}
+	}
+}
+
+func (a Alerts) validate(v *validator) {
+	v.positive("alerts.health_interval", a.HealthInterval)
+	v.positive("alerts.unhealthy_interval", a.UnhealthyInterval)
+	v.positive("alerts.sev1_every", a.SEV1Every)
+	v.positive("alerts.sev2_every", a.SEV2Every)
+	for name, d := range a.For {
+		v.check(d >= 0, "alerts.for."+name, "must not be negative")
 	}
 }

@@ -200,9 +200,6 @@ func scanLock(row pgx.CollectableRow) (ops.Lock, error) {
 	if err := row.Scan(&l.Env, &l.Owner, &l.Holder, &l.Reason, &l.Manual, &l.AcquiredAt, &expires); err != nil {
 		return ops.Lock{}, err
 	}
-	l.AcquiredAt = l.AcquiredAt.UTC()
-	if expires != nil {
-		l.ExpiresAt = expires.UTC()
-	}
+	l.AcquiredAt, l.ExpiresAt = l.AcquiredAt.UTC(), utc(expires)
 	return l, nil
 }

@@ -32,7 +32,7 @@ func latestVersion(t *testing.T) uint {
 	return latest
 }
 
-// tables reports which of names exist in the database at dsn.
+// tables reports which of names (tables or sequences) exist in the database at dsn.
 func tables(t *testing.T, dsn string, names ...string) map[string]bool {
 	t.Helper()
 	conn, err := pgx.Connect(t.Context(), dsn)
@@ -56,13 +56,18 @@ func TestMigrations(t *testing.T) {
 	ctx := t.Context()
 	latest := latestVersion(t)
 
-	// introducedBy maps each table of the bot to the migration creating it.
+	// introducedBy maps each table (and sequence) of the bot to the migration
+	// creating it.
 	introducedBy := map[string]uint{
 		"audit_log":           1,
 		"processed_envelopes": 1,
 		"operations":          2,
 		"operation_journal":   2,
 		"env_locks":           2,
+		"alert_groups":        3,
+		"incidents":           3,
+		"incident_seq":        3,
+		"incident_timeline":   3,
 	}
 	names := []string{postgres.MigrationsTable, "schema_migrations"}
 	for name := range introducedBy {

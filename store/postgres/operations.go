@@ -256,9 +256,7 @@ func scanOperation(row pgx.CollectableRow) (ops.Operation, error) {
 	if err != nil {
 		return ops.Operation{}, err
 	}
-	if bakeUntil != nil {
-		op.BakeUntil = bakeUntil.UTC()
-	}
+	op.BakeUntil = utc(bakeUntil)
 	op.CreatedAt, op.UpdatedAt = op.CreatedAt.UTC(), op.UpdatedAt.UTC()
 	return op, nil
 }
@@ -269,4 +267,12 @@ func nullTime(t time.Time) *time.Time {
 		return nil
 	}
 	return &t
+}
+
+// utc is the time t points to in UTC, or the zero time for NULL.
+func utc(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
 }

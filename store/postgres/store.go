@@ -1,8 +1,9 @@
 // Package postgres keeps the bot's own state in PostgreSQL: the audit log,
 // the processed Slack envelopes that make redeliveries harmless, the
 // advisory lock that elects one leader among replicas, the durable
-// operations with their journals (ops.Journal) and the per-environment
-// locks (ops.Locker). The schema is embedded and applied with
+// operations with their journals (ops.Journal), the per-environment
+// locks (ops.Locker), and the alert groups and incidents of the chat layer
+// (bot.AlertStore, bot.IncidentStore). The schema is embedded and applied with
 // golang-migrate (MigrateUp and friends).
 //
 // Times are always passed in by the caller; SQL now() is never used for a

@@ -33,6 +33,32 @@ func open(t *testing.T, dsn string) *postgres.Store {
 	return s
 }
 
+// race runs claim n times at once, spread over stores (standing for
+// replicas), and returns how many calls reported true.
+func race(t *testing.T, stores []*postgres.Store, n int, claim func(*postgres.Store) (bool, error)) int {
+	t.Helper()
+	results := make(chan bool, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			won, err := claim(stores[i%len(stores)])
+			if err != nil {
+				t.Error(err)
+			}
+			results <- won
+		})
+	}
+	wg.Wait()
+	close(results)
+	winners := 0
+	for won := range results {
+		if won {
+			winners++
+		}
+	}
+	return winners
+}
+
 var t0 = time.Date(2025, 3, 14, 9, 26, 53, 589793000, time.UTC)
 
 func TestAuditLog(t *testing.T) {
@@ -164,25 +190,9 @@ func TestClaimEnvelopeConcurrent(t *testing.T) {
 		{"expired envelope", t0.Add(2 * time.Hour)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			results := make(chan bool, claims)
-			var wg sync.WaitGroup
-			for i := range claims {
-				wg.Go(func() {
-					first, err := stores[i%len(stores)].ClaimEnvelope(context.Background(), "E-race", tc.now, time.Hour)
-					if err != nil {
-						t.Error(err)
-					}
-					results <- first
-				})
-			}
-			wg.Wait()
-			close(results)
-			winners := 0
-			for first := range results {
-				if first {
-					winners++
-				}
-			}
+			winners := race(t, stores, claims, func(s *postgres.Store) (bool, error) {
+				return s.ClaimEnvelope(context.Background(), "E-race", tc.now, time.Hour)
+			})
 			if winners != 1 {
 				t.Errorf("%d of %d concurrent claims won, want exactly 1", winners, claims)
 			}

@@ -1,0 +1,66 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/togather-foundation/togather-chatops/internal/slackfake"
+	"github.com/togather-foundation/togather-chatops/ops"
+)
+
+// TestUnhealthySlotToIncidentReport drives the whole alert and incident
+// flow on real parts: the live testapp turns unhealthy through its control
+// endpoint → a critical alert → an incident is declared → its update
+// reminder comes due → an update through the form → resolve → the report
+// in the incident's thread.
+func TestUnhealthySlotToIncidentReport(t *testing.T) {
+	c := startChatWith(t, false, `alerts:
+  health_interval: 200ms
+  unhealthy_interval: 200ms
+  for: {health-unhealthy: 1s}
+  sev2_every: 3s
+`)
+	health := c.Env.Env.Slots[ops.Blue].HealthURL
+	control := strings.TrimSuffix(health, "/health") + "/_control"
+	resp, err := http.Post(control, "application/json", bytes.NewBufferString(`{"status":"unhealthy","failing_checks":{"database":"connection refused"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	alert := c.waitMessage(t, slackfake.InChannel("CCRIT"), slackfake.TextContains("health-unhealthy"))
+	if !strings.Contains(slackfake.Render(alert), "Acknowledge") {
+		t.Errorf("the alert has no buttons:\n%s", slackfake.Render(alert))
+	}
+	parent := c.waitMessage(t, slackfake.InChannel("CINC"), slackfake.TextContains("INC-1"))
+	c.waitMessage(t, slackfake.InThread(parent.TS), slackfake.TextContains("an update was due"))
+
+	c.click(t, "UALICE", parent, "incident.update")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	view, err := c.fake.WaitView(ctx, "incident.update.form")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.fake.SubmitView(ctx, slackfake.ViewSubmit{User: "UALICE", ViewID: view.ID, Values: map[string]map[string]string{
+		"in-status": {"status": "identified"}, "in-severity": {"severity": "sev2"}, "in-impact": {"impact": "all API calls fail"},
+		"in-what_happened": {"what_happened": "the database check fails"}, "in-what_doing": {"what_doing": "restarting the pool"},
+		"in-next_update": {"next_update": "in 30 minutes"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	c.waitMessage(t, slackfake.InThread(parent.TS), slackfake.TextContains("restarting the pool"))
+
+	c.slash(t, "UALICE", "incident resolve INC-1")
+	report := c.waitMessage(t, slackfake.InThread(parent.TS), slackfake.TextContains("Report of INC-1"))
+	text := slackfake.Render(report)
+	for _, want := range []string{"Timeline", "declared", "Identified", "all API calls fail"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the report lacks %q:\n%s", want, text)
+		}
+	}
+}
