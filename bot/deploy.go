@@ -212,7 +212,7 @@ func (b *Bot) HandleAction(ctx context.Context, req Request, rw Responder) error
 		return b.rollbackFromButton(ctx, req, rw)
 	case actAlertAck, actAlertSilence, actAlertDeclare:
 		return b.handleAlertAction(ctx, req, rw)
-	case actIncUpdate, actIncResolve, actIncSnooze, formIncUpdate:
+	case actIncUpdate, actIncResolve, actIncSnooze, actIncDiag, formIncUpdate:
 		return b.handleIncidentAction(ctx, req, rw)
 	}
 	return rw.Reply(ctx, Textf(":information_source: This button is no longer active. Run the command again to get a fresh one."))

@@ -38,6 +38,7 @@ const (
 	actIncUpdate  = "incident.update"
 	actIncResolve = "incident.resolve"
 	actIncSnooze  = "incident.snooze"
+	actIncDiag    = "incident.diagnostics"
 	formIncUpdate = "incident.update.form"
 	botActor      = "togather-chatops"
 	snoozeFor     = 15 * time.Minute
@@ -167,7 +168,11 @@ func (b *Bot) renderIncident(inc incidents.Incident) Message {
 	text := fmt.Sprintf("%s:rotating_light: *%s · %s%s · %s*\n%s\ncommander <@%s> · declared %s", page, inc.ID, strings.ToUpper(string(inc.Sev)), env, inc.Status, inc.Title, inc.Commander, inc.DeclaredAt.UTC().Format("15:04 UTC"))
 	blocks := []Block{Section{Text: text}}
 	if inc.Status != incidents.Resolved {
-		blocks = append(blocks, Actions{ID: "incident", Buttons: []Button{{ActionID: actIncUpdate, Label: "Post update", Value: inc.ID, Style: Primary}, {ActionID: actIncResolve, Label: "Resolve", Value: inc.ID}}})
+		buttons := []Button{{ActionID: actIncUpdate, Label: "Post update", Value: inc.ID, Style: Primary}, {ActionID: actIncResolve, Label: "Resolve", Value: inc.ID}}
+		if inc.Env != "" {
+			buttons = append(buttons, Button{ActionID: actIncDiag, Label: "Diagnostics", Value: inc.ID})
+		}
+		blocks = append(blocks, Actions{ID: "incident", Buttons: buttons})
 	}
 	return Message{Text: text, Blocks: blocks}
 }
@@ -236,6 +241,8 @@ func (b *Bot) handleIncidentAction(ctx context.Context, req Request, rw Responde
 		return forms.OpenForm(ctx, req.Action.TriggerID, updateForm(inc))
 	case actIncResolve:
 		return b.applyUpdate(ctx, inc, incidents.Update{Status: incidents.Resolved, Severity: inc.Sev, By: req.User, At: b.now(), WhatWeAreDoing: "resolved"}, rw)
+	case actIncDiag:
+		return b.diagnostics(ctx, req, inc, rw)
 	case actIncSnooze:
 		inc.SnoozedUntil = b.now().Add(snoozeFor)
 		inc.Timeline = append(inc.Timeline, incidents.Entry{At: b.now(), Kind: "note", By: req.User, Text: "reminder snoozed for 15 minutes"})
@@ -351,4 +358,24 @@ func (b *Bot) operationOnTimeline(op ops.Operation) {
 	if b.incidents.SaveIncident(ctx, inc) == nil {
 		_, _ = b.poster.Post(ctx, inc.Channel, inc.ThreadTS, Textf(":package: "+text))
 	}
+}
+
+// diagnostics uploads the environment's diagnostics into the incident's
+// thread.
+func (b *Bot) diagnostics(ctx context.Context, req Request, inc incidents.Incident, rw Responder) error {
+	up, ok := b.poster.(Uploader)
+	if !ok {
+		return rw.Reply(ctx, Textf("This chat cannot take file uploads."))
+	}
+	text, err := b.envOps.Diagnostics(ctx, inc.Env)
+	if err != nil {
+		_ = rw.Reply(ctx, Textf(":x: Diagnostics could not be gathered: "+err.Error()))
+		return fmt.Errorf("diagnostics %s: %w", inc.Env, err)
+	}
+	name := fmt.Sprintf("%s-%s-diagnostics-%s.txt", inc.ID, inc.Env, b.now().UTC().Format("20060102-150405"))
+	if err := up.Upload(ctx, inc.Channel, inc.ThreadTS, name, text); err != nil {
+		return fmt.Errorf("upload diagnostics: %w", err)
+	}
+	inc.Timeline = append(inc.Timeline, incidents.Entry{At: b.now(), Kind: "note", By: req.User, Text: "diagnostics uploaded: " + name})
+	return b.incidents.SaveIncident(ctx, inc)
 }

@@ -22,6 +22,15 @@ type Environments interface {
 	Deploy(ctx context.Context, env string, req ops.DeployRequest) (ops.Operation, error)
 	Rollback(ctx context.Context, env string, req ops.RollbackRequest) (ops.Operation, error)
 	Snapshots(env string) (ops.Snapshotter, bool)
+	// Diagnostics gathers what an investigation starts from: the live
+	// slot's /health answer, the last log lines of its container and the
+	// deployment state, with secrets redacted.
+	Diagnostics(ctx context.Context, env string) (string, error)
+}
+
+// Uploader attaches a text file to a thread.
+type Uploader interface {
+	Upload(ctx context.Context, channel, threadTS, filename, content string) error
 }
 
 // Operations reads and moves operations in the journal. Transition is a

@@ -383,6 +383,17 @@ func (a *Adapter) OpenForm(ctx context.Context, triggerID string, f bot.Form) er
 	})
 }
 
+// Upload attaches a text file to a thread (files.getUploadURLExternal,
+// upload, files.completeUploadExternal).
+func (a *Adapter) Upload(ctx context.Context, channel, threadTS, filename, content string) error {
+	return a.call(ctx, "files.upload", func() error {
+		_, err := a.api.UploadFileContext(ctx, slack.UploadFileParameters{
+			Content: content, FileSize: len(content), Filename: filename, Title: filename, Channel: channel, ThreadTimestamp: threadTS,
+		})
+		return err
+	})
+}
+
 // GroupMembers lists a user group's members (usergroups.users.list).
 func (a *Adapter) GroupMembers(ctx context.Context, groupID string) ([]string, error) {
 	var users []string

@@ -55,6 +55,16 @@ func TestUnhealthySlotToIncidentReport(t *testing.T) {
 	}
 	c.waitMessage(t, slackfake.InThread(parent.TS), slackfake.TextContains("restarting the pool"))
 
+	c.click(t, "UALICE", parent, "incident.diagnostics")
+	deadline := time.Now().Add(20 * time.Second)
+	for len(c.fake.Uploads()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	ups := c.fake.Uploads()
+	if len(ups) != 1 || ups[0].ThreadTS != parent.TS || !strings.Contains(string(ups[0].Content), "Last 500 log lines") || !strings.Contains(string(ups[0].Content), `"status": "unhealthy"`) {
+		t.Fatalf("diagnostics upload = %+v", ups)
+	}
+
 	c.slash(t, "UALICE", "incident resolve INC-1")
 	report := c.waitMessage(t, slackfake.InThread(parent.TS), slackfake.TextContains("Report of INC-1"))
 	text := slackfake.Render(report)

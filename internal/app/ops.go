@@ -32,6 +32,7 @@ type EnvOps struct {
 	Snapshots ops.Snapshotter
 	Engine    *docker.Engine
 	Proxy     *caddy.Proxy
+	State     ops.StateFile // nil without a state file
 }
 
 // OpsOptions tune NewOps.
@@ -83,7 +84,7 @@ func NewOps(cfg *config.Config, o OpsOptions) (*Ops, error) {
 		targets = append(targets, ops.Target{Env: oe, Engine: eng, Proxy: proxy, State: stateFile(env)})
 		db := appDB{envFile: env.EnvFile, variable: env.DatabaseURLVar}
 		snaps := &lazySnapshots{db: db, opts: pg.SnapshotOptions{Dir: env.Snapshots.Dir, RetentionDays: retentionDays(env), Env: name, Now: o.Now}}
-		eo := &EnvOps{Env: oe, Snapshots: snaps, Engine: eng, Proxy: proxy}
+		eo := &EnvOps{Env: oe, Snapshots: snaps, Engine: eng, Proxy: proxy, State: stateFile(env)}
 		if o.Store != nil {
 			var migrator ops.Migrator
 			if oe.Migrations.Dir != "" || oe.Migrations.ImagePath != "" {
