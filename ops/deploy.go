@@ -194,39 +194,60 @@ func (r *run) lock(ctx context.Context) (release func(), err error) {
 // The previous slot stays warm until Bake stops it.
 func (dp *Deployer) Deploy(ctx context.Context, req DeployRequest) (Operation, error) {
 	d := dp.d
-	r := &run{dp: dp}
-	if req.OpID != "" {
-		op, err := d.Journal.Get(ctx, req.OpID)
-		if err != nil {
-			return Operation{}, fmt.Errorf("deploy: %w", err)
-		}
-		if op.State.Terminal() || op.State != StepApproved && op.State != StepRequested {
-			return op, fmt.Errorf("deploy: operation %s is %s, not waiting to run", op.ID, op.State)
-		}
-		r.op = op
-	} else {
-		now := d.Now()
-		r.op = Operation{ID: NewOpID(KindDeploy, now), Kind: KindDeploy, Env: d.Env.Name, Requester: req.Requester,
-			Reason: req.Reason, State: StepRequested, Version: req.Version, Image: d.Env.ImageRef(req.Version),
-			ImageID: req.ImageID, CreatedAt: now, UpdatedAt: now, Chat: req.Chat}
-		if err := d.Journal.Create(ctx, r.op); err != nil {
-			return r.op, fmt.Errorf("deploy: create operation: %w", err)
-		}
-		r.note(ctx, fmt.Sprintf("deploy of %s to %s requested by %s", req.Version, d.Env.Name, req.Requester))
+	now := d.Now()
+	r, err := dp.begin(ctx, req.OpID, Operation{ID: NewOpID(KindDeploy, now), Kind: KindDeploy, Env: d.Env.Name, Requester: req.Requester,
+		Reason: req.Reason, State: StepRequested, Version: req.Version, Image: d.Env.ImageRef(req.Version),
+		ImageID: req.ImageID, CreatedAt: now, UpdatedAt: now, Chat: req.Chat},
+		fmt.Sprintf("deploy of %s to %s requested by %s", req.Version, d.Env.Name, req.Requester))
+	if err != nil {
+		return r.op, err
 	}
-	err := dp.deploy(ctx, r, req)
+	err = dp.deploy(ctx, r, req)
 	return r.op, err
+}
+
+// begin continues the operation opID, which must still wait to run, or
+// records fresh as a new one with a first note.
+func (dp *Deployer) begin(ctx context.Context, opID string, fresh Operation, note string) (*run, error) {
+	r := &run{dp: dp}
+	if opID == "" {
+		r.op = fresh
+		if err := dp.d.Journal.Create(ctx, r.op); err != nil {
+			return r, fmt.Errorf("%s: create operation: %w", fresh.Kind, err)
+		}
+		r.note(ctx, note)
+		return r, nil
+	}
+	op, err := dp.d.Journal.Get(ctx, opID)
+	if err != nil {
+		return r, fmt.Errorf("%s: %w", fresh.Kind, err)
+	}
+	r.op = op
+	if op.State != StepRequested && op.State != StepApproved {
+		return r, fmt.Errorf("%s: operation %s is %s, not waiting to run", fresh.Kind, op.ID, op.State)
+	}
+	return r, nil
+}
+
+// lockStep takes the environment's lock as the operation's first step; if
+// it cannot, the operation ends failed, having changed nothing.
+func (r *run) lockStep(ctx context.Context) (release func(), err error) {
+	err = r.step(ctx, StepLocked, func() (string, error) {
+		var err error
+		release, err = r.lock(ctx)
+		return "lease " + r.dp.d.Env.Policy.Lease.String(), err
+	})
+	if err != nil {
+		r.finish(ctx, StepFailed, "nothing was changed: "+err.Error())
+		return nil, err
+	}
+	return release, nil
 }
 
 func (dp *Deployer) deploy(ctx context.Context, r *run, req DeployRequest) (err error) {
 	d := dp.d
-	var release func()
-	if err := r.step(ctx, StepLocked, func() (string, error) {
-		var err error
-		release, err = r.lock(ctx)
-		return "lease " + d.Env.Policy.Lease.String(), err
-	}); err != nil {
-		r.finish(ctx, StepFailed, "nothing was changed: "+err.Error())
+	release, err := r.lockStep(ctx)
+	if err != nil {
 		return err
 	}
 	defer release()

@@ -28,38 +28,21 @@ type RollbackRequest struct {
 // refused.
 func (dp *Deployer) Rollback(ctx context.Context, req RollbackRequest) (Operation, error) {
 	d := dp.d
-	r := &run{dp: dp}
-	if req.OpID != "" {
-		op, err := d.Journal.Get(ctx, req.OpID)
-		if err != nil {
-			return Operation{}, fmt.Errorf("rollback: %w", err)
-		}
-		if op.State != StepRequested && op.State != StepApproved {
-			return op, fmt.Errorf("rollback: operation %s is %s, not waiting to run", op.ID, op.State)
-		}
-		r.op = op
-	} else {
-		now := d.Now()
-		r.op = Operation{ID: NewOpID(KindRollback, now), Kind: KindRollback, Env: d.Env.Name, Requester: req.Requester,
-			Reason: req.Reason, State: StepRequested, CreatedAt: now, UpdatedAt: now, Chat: req.Chat}
-		if err := d.Journal.Create(ctx, r.op); err != nil {
-			return r.op, fmt.Errorf("rollback: create operation: %w", err)
-		}
-		r.note(ctx, fmt.Sprintf("rollback of %s requested by %s: %s", d.Env.Name, req.Requester, req.Reason))
+	now := d.Now()
+	r, err := dp.begin(ctx, req.OpID, Operation{ID: NewOpID(KindRollback, now), Kind: KindRollback, Env: d.Env.Name, Requester: req.Requester,
+		Reason: req.Reason, State: StepRequested, CreatedAt: now, UpdatedAt: now, Chat: req.Chat},
+		fmt.Sprintf("rollback of %s requested by %s: %s", d.Env.Name, req.Requester, req.Reason))
+	if err != nil {
+		return r.op, err
 	}
-	err := dp.rollback(ctx, r, req)
+	err = dp.rollback(ctx, r, req)
 	return r.op, err
 }
 
 func (dp *Deployer) rollback(ctx context.Context, r *run, req RollbackRequest) (err error) {
 	d := dp.d
-	var release func()
-	if err := r.step(ctx, StepLocked, func() (string, error) {
-		var err error
-		release, err = r.lock(ctx)
-		return "", err
-	}); err != nil {
-		r.finish(ctx, StepFailed, "nothing was changed: "+err.Error())
+	release, err := r.lockStep(ctx)
+	if err != nil {
 		return err
 	}
 	defer release()

@@ -1,7 +1,8 @@
 // Package pg is the application-database adapter of ops: Snapshotter takes,
 // lists, restores, verifies and prunes pg_dump snapshots compressed in
 // process (Togather's file names and metadata, restorable with
-// `gunzip -c f | psql`), and Migrator applies golang-migrate migrations.
+// `gunzip -c f | psql`), Migrator applies golang-migrate migrations, and
+// Inspector reads the statistics views and runs ANALYZE and VACUUM.
 // Client programs get the connection through PG* environment variables and a
 // temporary password file, never through their command line.
 package pg
