@@ -22,6 +22,9 @@ type Environments interface {
 	Deploy(ctx context.Context, env string, req ops.DeployRequest) (ops.Operation, error)
 	Rollback(ctx context.Context, env string, req ops.RollbackRequest) (ops.Operation, error)
 	Snapshots(env string) (ops.Snapshotter, bool)
+	// Database inspects and maintains the environment's application
+	// database; false for an unknown environment.
+	Database(env string) (ops.DatabaseInspector, bool)
 	// Diagnostics gathers what an investigation starts from: the live
 	// slot's /health answer, the last log lines of its container and the
 	// deployment state, with secrets redacted.

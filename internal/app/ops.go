@@ -30,6 +30,7 @@ type EnvOps struct {
 	Deployer  *ops.Deployer    // nil without a store
 	Preflight *ops.Preflighter // nil without a store
 	Snapshots ops.Snapshotter
+	Database  ops.DatabaseInspector
 	Engine    *docker.Engine
 	Proxy     *caddy.Proxy
 	State     ops.StateFile // nil without a state file
@@ -84,7 +85,7 @@ func NewOps(cfg *config.Config, o OpsOptions) (*Ops, error) {
 		targets = append(targets, ops.Target{Env: oe, Engine: eng, Proxy: proxy, State: stateFile(env)})
 		db := appDB{envFile: env.EnvFile, variable: env.DatabaseURLVar}
 		snaps := &lazySnapshots{db: db, opts: pg.SnapshotOptions{Dir: env.Snapshots.Dir, RetentionDays: retentionDays(env), Env: name, Now: o.Now}}
-		eo := &EnvOps{Env: oe, Snapshots: snaps, Engine: eng, Proxy: proxy, State: stateFile(env)}
+		eo := &EnvOps{Env: oe, Snapshots: snaps, Database: lazyInspector{db: db}, Engine: eng, Proxy: proxy, State: stateFile(env)}
 		if o.Store != nil {
 			var migrator ops.Migrator
 			if oe.Migrations.Dir != "" || oe.Migrations.ImagePath != "" {
@@ -298,6 +299,68 @@ func (l lazyMigrator) Size(ctx context.Context) (int64, error) {
 	return m.Size(ctx)
 }
 
+// lazyInspector is a pg.Inspector over the env file's URL, read at each
+// call.
+type lazyInspector struct{ db appDB }
+
+var _ ops.DatabaseInspector = lazyInspector{}
+
+func (l lazyInspector) get() (*pg.Inspector, error) {
+	u, err := l.db.url()
+	if err != nil {
+		return nil, err
+	}
+	return pg.NewInspector(u), nil
+}
+
+func (l lazyInspector) Connections(ctx context.Context) ([]ops.ConnState, int, error) {
+	i, err := l.get()
+	if err != nil {
+		return nil, 0, err
+	}
+	return i.Connections(ctx)
+}
+
+func (l lazyInspector) Slow(ctx context.Context, over time.Duration) ([]ops.SlowQuery, error) {
+	i, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	return i.Slow(ctx, over)
+}
+
+func (l lazyInspector) Size(ctx context.Context) (ops.DBSize, error) {
+	i, err := l.get()
+	if err != nil {
+		return ops.DBSize{}, err
+	}
+	return i.Size(ctx)
+}
+
+func (l lazyInspector) UnusedIndexes(ctx context.Context) ([]ops.IndexUse, error) {
+	i, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	return i.UnusedIndexes(ctx)
+}
+
+func (l lazyInspector) Analyze(ctx context.Context) error {
+	i, err := l.get()
+	if err != nil {
+		return err
+	}
+	return i.Analyze(ctx)
+}
+
+func (l lazyInspector) Vacuum(ctx context.Context, full bool) error {
+	i, err := l.get()
+	if err != nil {
+		return err
+	}
+	return i.Vacuum(ctx, full)
+}
+
 // chatEnvironments gives the chat layer the operations of every
 // environment.
 type chatEnvironments struct{ o *Ops }
@@ -340,6 +403,14 @@ func (c chatEnvironments) Snapshots(env string) (ops.Snapshotter, bool) {
 		return nil, false
 	}
 	return e.Snapshots, true
+}
+
+func (c chatEnvironments) Database(env string) (ops.DatabaseInspector, bool) {
+	e, err := c.o.Env(env)
+	if err != nil {
+		return nil, false
+	}
+	return e.Database, true
 }
 
 // chatOperations is the store seen as the chat layer's operation journal.
