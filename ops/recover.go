@@ -34,6 +34,13 @@ func (dp *Deployer) Recover(ctx context.Context) ([]Operation, error) {
 			errs = append(errs, fmt.Errorf("%s: %w until %s", op.ID, ErrStillRunning, l.ExpiresAt.UTC().Format(time.RFC3339)))
 			continue
 		}
+		// An operation that wrote to its journal within a lease may be
+		// between being created and taking its lock in another process:
+		// only one silent for a whole lease is known to be dead.
+		if quiet := d.Now().Sub(op.UpdatedAt); quiet < d.Env.Policy.Lease {
+			errs = append(errs, fmt.Errorf("%s: %w: active %s ago", op.ID, ErrStillRunning, quiet.Round(time.Millisecond)))
+			continue
+		}
 		r := &run{dp: dp, op: op}
 		dp.recoverOne(ctx, r)
 		_ = d.Locker.Release(ctx, op.Env, op.ID)
