@@ -40,17 +40,27 @@ const (
 	recentDeploy    = time.Hour // alerts offer a rollback this long after a deploy
 )
 
-// alertQueue coalesces alert messages per channel: at most one flush a
-// second, new groups in one flush merged into one message, changes to
-// groups that have a message applied by editing it. Nothing is dropped:
-// a flush takes everything pending.
+// alertQueue coalesces alert messages per channel. A first alert waits a
+// moment for others arriving with it; while a channel stays busy the wait
+// between flushes doubles (1 s, 2 s, 4 s, up to 8 s) and falls back to 1 s
+// once it is quiet. New groups in one flush are merged into one message;
+// changes to groups that have a message edit it. Nothing is dropped: a
+// flush takes everything pending.
 type alertQueue struct {
-	mu      sync.Mutex
-	pending map[string]map[string]AlertRecord // channel → key → latest
-	timer   map[string]bool                   // a flush is scheduled for the channel
-	last    map[string]time.Time
-	digest  map[string][]string // digest message ts → keys it lists
+	mu       sync.Mutex
+	pending  map[string]map[string]AlertRecord // channel → key → latest
+	timer    map[string]bool                   // a flush is scheduled for the channel
+	last     map[string]time.Time
+	interval map[string]time.Duration // current pace of the channel
+	digest   map[string][]string      // message ts → keys it lists
 }
+
+// Alert pacing: a gathering moment for a first alert, Slack's pace, and the
+// slowest pace in a long storm.
+const (
+	alertGather  = 250 * time.Millisecond
+	alertPaceMax = 8 * time.Second
+)
 
 // HandleAlert records an alert group's new state and queues its message:
 // critical to the critical channel with the on-call group mentioned,
@@ -84,6 +94,7 @@ func (b *Bot) queueAlert(rec AlertRecord) {
 	defer q.mu.Unlock()
 	if q.pending == nil {
 		q.pending, q.timer, q.last, q.digest = map[string]map[string]AlertRecord{}, map[string]bool{}, map[string]time.Time{}, map[string][]string{}
+		q.interval = map[string]time.Duration{}
 	}
 	if q.pending[rec.Channel] == nil {
 		q.pending[rec.Channel] = map[string]AlertRecord{}
@@ -93,7 +104,8 @@ func (b *Bot) queueAlert(rec AlertRecord) {
 		return
 	}
 	q.timer[rec.Channel] = true
-	wait := max(progressEvery-time.Since(q.last[rec.Channel]), 0)
+	pace := max(q.interval[rec.Channel], progressEvery)
+	wait := max(pace-time.Since(q.last[rec.Channel]), alertGather)
 	time.AfterFunc(wait, func() { b.flushAlerts(rec.Channel) })
 }
 
@@ -108,10 +120,14 @@ func (b *Bot) flushAlerts(channel string) {
 		q.mu.Lock()
 		defer q.mu.Unlock()
 		q.timer[channel], q.last[channel] = false, time.Now()
-		if len(q.pending[channel]) > 0 {
-			q.timer[channel] = true
-			time.AfterFunc(progressEvery, func() { b.flushAlerts(channel) })
+		if len(q.pending[channel]) == 0 {
+			q.interval[channel] = progressEvery // quiet again
+			return
 		}
+		// Still busy: slow down, so a storm becomes a few large messages.
+		q.interval[channel] = min(max(q.interval[channel], progressEvery)*2, alertPaceMax)
+		q.timer[channel] = true
+		time.AfterFunc(q.interval[channel], func() { b.flushAlerts(channel) })
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -29,6 +29,9 @@ type Options struct {
 	Alerts       AlertStore
 	Incidents    IncidentStore
 	Incident     IncidentPolicy
+	Secrets      SecretStore
+	// SecretPolicy is how often each secret, by NAME, must be rotated.
+	SecretPolicy map[string]time.Duration
 	Logger       zerolog.Logger
 	Now          func() time.Time
 }
@@ -55,6 +58,8 @@ type Bot struct {
 
 	incidents      IncidentStore
 	incidentPolicy IncidentPolicy
+	secrets        SecretStore
+	secretPolicy   map[string]time.Duration
 	log            zerolog.Logger
 	now            func() time.Time
 }
@@ -69,7 +74,7 @@ func New(o Options) *Bot {
 	}
 	b := &Bot{envs: o.Environments, authz: o.Authorizer, audit: o.Auditor, status: o.Status, envOps: o.Envs, ops: o.Ops,
 		locks: o.Locks, channels: o.Channels, approval: o.Approvals, alerts: o.Alerts, incidents: o.Incidents, incidentPolicy: o.Incident,
-		log: o.Logger, now: o.Now}
+		secrets: o.Secrets, secretPolicy: o.SecretPolicy, log: o.Logger, now: o.Now}
 	b.handlers = b.routes()
 	return b
 }

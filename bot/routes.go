@@ -5,8 +5,7 @@ import "context"
 // routes maps each command with a handler in this version to it. Commands
 // without one are parsed and answered as not available yet.
 func (b *Bot) routes() map[Name]handler {
-	r := map[Name]handler{NameStatus: b.handleStatus, NameDeploy: b.handleDeploy, NamePreflight: b.handlePreflight, NameRollback: b.handleRollback, NameIncident: b.handleIncident, NameDB: b.handleDB}
-	r[NameSecrets] = b.handleSecrets
+	r := map[Name]handler{NameStatus: b.handleStatus, NameDeploy: b.handleDeploy, NamePreflight: b.handlePreflight, NameRollback: b.handleRollback, NameIncident: b.handleIncident, NameDB: b.handleDB, NameSecrets: b.handleSecrets}
 	for n, h := range b.adminRoutes() {
 		r[n] = h
 	}

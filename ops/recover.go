@@ -42,32 +42,36 @@ func (dp *Deployer) Recover(ctx context.Context) ([]Operation, error) {
 			continue
 		}
 		r := &run{dp: dp, op: op}
-		dp.recoverOne(ctx, r)
+		if !dp.recoverOne(ctx, r) {
+			continue
+		}
 		_ = d.Locker.Release(ctx, op.Env, op.ID)
 		done = append(done, r.op)
 	}
 	return done, errors.Join(errs...)
 }
 
-func (dp *Deployer) recoverOne(ctx context.Context, r *run) {
+// recoverOne ends one interrupted operation and reports whether it did:
+// a request still waiting for its approval in chat is left alone.
+func (dp *Deployer) recoverOne(ctx context.Context, r *run) bool {
 	d := dp.d
 	op := r.op
 	at := fmt.Sprintf("interrupted at %s", lastStep(op))
 	if (op.State == StepRequested || op.State == StepApproved) && lastStep(op) == op.State {
 		if op.Chat != nil {
-			return // never started: it waits for its approval or confirmation in chat
+			return false // never started: it waits for its approval or confirmation in chat
 		}
 		r.finish(ctx, StepFailed, "interrupted before it started; nothing was changed")
-		return
+		return true
 	}
 	if op.ToSlot == "" {
 		r.finish(ctx, StepFailed, at+" before anything changed; nothing to undo")
-		return
+		return true
 	}
 	live, _, err := d.Proxy.LiveSlot(ctx)
 	if err != nil {
 		r.finish(ctx, StepNeedsAttention, fmt.Sprintf("%s; the proxy configuration cannot be read (%v), so nothing was touched", at, err))
-		return
+		return true
 	}
 	switch live {
 	case op.FromSlot:
@@ -84,12 +88,13 @@ func (dp *Deployer) recoverOne(ctx context.Context, r *run) {
 				dp.writeState(ctx, r, "active")
 			}
 			r.finish(ctx, StepDone, fmt.Sprintf("%s; found traffic on %s and it is %s: the %s completed", at, op.ToSlot, h.Status, op.Kind))
-			return
+			return true
 		}
 		dp.switchBack(ctx, r, at, h)
 	default:
 		r.finish(ctx, StepNeedsAttention, fmt.Sprintf("%s; the proxy serves %q, which is neither slot of this operation; nothing was touched", at, live))
 	}
+	return true
 }
 
 // switchBack returns traffic to the operation's source slot after a

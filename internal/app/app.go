@@ -97,12 +97,14 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		Locks:        a.store.Locks(),
 		Channels: bot.Channels{Deploys: cfg.Channels.Deploys, AlertsWarning: cfg.Channels.AlertsWarning, AlertsCritical: cfg.Channels.AlertsCritical,
 			Incidents: cfg.Channels.Incidents, OncallGroup: cfg.Slack.OncallGroup},
-		Approvals: bot.Approvals{TTL: cfg.Policy.ApprovalTTL},
-		Alerts:    a.store,
-		Incidents: a.store,
-		Incident:  incidentPolicy(cfg),
-		Logger:    o.Logger,
-		Now:       o.Now,
+		Approvals:    bot.Approvals{TTL: cfg.Policy.ApprovalTTL},
+		Alerts:       a.store,
+		Incidents:    a.store,
+		Incident:     incidentPolicy(cfg),
+		Secrets:      a.store,
+		SecretPolicy: cfg.SecretRotation,
+		Logger:       o.Logger,
+		Now:          o.Now,
 	})
 	a.bot = b
 	a.adapter = bslack.New(bslack.Options{

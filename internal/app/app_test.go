@@ -166,7 +166,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 	t.Run("help lists what the caller may run", func(t *testing.T) {
-		contains(t, h.ask(t, "UALICE", "help"), "status <env>", "deploy <env> <version>", "not available yet: maintenance, secrets, db")
+		contains(t, h.ask(t, "UALICE", "help"), "status <env>", "deploy <env> <version>", "not available yet: maintenance.")
 		m := h.ask(t, "UBOB", "help")
 		contains(t, m, "status <env>")
 		if strings.Contains(slackfake.Render(m), "deploy") {
@@ -224,6 +224,22 @@ func TestEndToEnd(t *testing.T) {
 			h.fake.ResumePings()
 			contains(t, h.ask(t, "UALICE", "status staging"), "live slot: blue")
 		}
+	})
+	t.Run("secret rotations are recorded and reminded of", func(t *testing.T) {
+		// No rotation is recorded yet: the leader reminds once of each.
+		wait(t, func(ctx context.Context) error {
+			_, err := h.fake.WaitMessage(ctx, slackfake.InChannel("CDEPLOYS"),
+				slackfake.TextContains("JWT_SECRET on staging was never recorded as rotated (policy 90 days)"))
+			return err
+		})
+		_, err := h.fake.SlashCommand(context.Background(), slackfake.Slash{User: "UALICE", Channel: channel, Command: "/togather", Text: "secrets rotated staging JWT_SECRET"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wait(t, func(ctx context.Context) error {
+			_, err := h.fake.WaitMessage(ctx, slackfake.TextContains("JWT_SECRET on staging marked rotated by <@UALICE>"), slackfake.TextContains("; next reminder "))
+			return err
+		})
 	})
 	t.Run("metrics and healthz", func(t *testing.T) {
 		resp, err := http.Get("http://" + h.app.Addr() + "/metrics")

@@ -139,7 +139,7 @@ func (a *App) recoverEnv(ctx context.Context, eo *EnvOps) {
 const recoverEvery = 15 * time.Second
 
 // tick runs the leader's periodic chat duties: expiring approval requests,
-// incident update reminders and escalations.
+// incident update reminders and escalations, secret rotation reminders.
 func (a *App) tick(ctx context.Context) {
 	every := min(tickEvery, a.cfg.Alerts.SEV1Every/4, a.cfg.Alerts.SEV2Every/4)
 	t := time.NewTicker(max(every, 100*time.Millisecond))
@@ -150,6 +150,9 @@ func (a *App) tick(ctx context.Context) {
 		}
 		if err := a.bot.IncidentTick(ctx); err != nil && ctx.Err() == nil {
 			a.log.Warn().Err(err).Msg("incident reminders failed")
+		}
+		if err := a.bot.SecretsTick(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn().Err(err).Msg("secret rotation reminders failed")
 		}
 		select {
 		case <-ctx.Done():

@@ -34,16 +34,18 @@ func shortDur(d time.Duration) string {
 	return s
 }
 
-// monitor watches one environment's live slot on the leader: /health
-// (every health interval, faster while not healthy), the database pool from
-// its details, container restarts and memory, and the age of the newest
-// snapshot. Samples go through the rule engine; each transition becomes an
-// alert through the bot.
+// resourceEvery is how often the slower readings are taken: container
+// restarts and memory (Docker stats takes a second or two) and the age of
+// the newest snapshot.
+const resourceEvery = 30 * time.Second
+
+// monitor watches one environment's live slot on the leader until ctx
+// ends. /health is probed at a fixed rate — every health interval, every
+// unhealthy interval while it is not healthy — and its samples reach the
+// rules at once; the slower readings run on their own loop so they never
+// delay detection. Each rule transition becomes an alert through the bot.
 func (a *App) monitor(ctx context.Context, eo *EnvOps, engine *incidents.Engine) {
-	restarts := restartWindow{}
-	for {
-		now := time.Now()
-		samples, healthy := a.sample(ctx, eo, now, &restarts)
+	observe := func(samples []incidents.Sample) {
 		for _, s := range samples {
 			for _, t := range engine.Observe(s) {
 				if err := a.bot.HandleAlert(ctx, t.Alert()); err != nil && ctx.Err() == nil {
@@ -51,31 +53,63 @@ func (a *App) monitor(ctx context.Context, eo *EnvOps, engine *incidents.Engine)
 				}
 			}
 		}
-		wait := a.cfg.Alerts.HealthInterval
-		if !healthy {
-			wait = a.cfg.Alerts.UnhealthyInterval
+	}
+	go func() {
+		restarts := restartWindow{}
+		for {
+			observe(a.resourceSamples(ctx, eo, time.Now(), &restarts))
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(resourceEvery):
+			}
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
+	}()
+	next := time.Now()
+	for {
+		// Samples carry the scheduled time, not the moment the probe
+		// happened to run, so a rule's duration is met on the tick that
+		// completes it instead of one tick later.
+		samples, healthy := a.healthSamples(ctx, eo, next)
+		observe(samples)
+		every := a.cfg.Alerts.HealthInterval
+		if !healthy {
+			every = a.cfg.Alerts.UnhealthyInterval
+		}
+		next = next.Add(every)
+		if wait := time.Until(next); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+		} else {
+			next = time.Now() // fell behind: do not burst to catch up
+			if ctx.Err() != nil {
+				return
+			}
 		}
 	}
 }
 
-// sample reads what the rules need; it reports whether the live slot is
-// healthy.
-func (a *App) sample(ctx context.Context, eo *EnvOps, now time.Time, restarts *restartWindow) ([]incidents.Sample, bool) {
-	env := eo.Env.Name
+// liveSpec is the live slot of an environment and how to reach it.
+func liveSpec(ctx context.Context, eo *EnvOps) (ops.Slot, ops.SlotSpec, bool) {
 	live, _, err := eo.Proxy.LiveSlot(ctx)
 	if err != nil {
-		return nil, true // the proxy configuration is status's business; no live slot to watch
+		return "", ops.SlotSpec{}, false // the proxy configuration is status's business
 	}
-	spec := eo.Env.Slots[live]
+	return live, eo.Env.Slots[live], true
+}
+
+// healthSamples probes the live slot's /health; it reports whether the slot
+// is healthy.
+func (a *App) healthSamples(ctx context.Context, eo *EnvOps, now time.Time) ([]incidents.Sample, bool) {
+	live, spec, ok := liveSpec(ctx, eo)
+	if !ok {
+		return nil, true
+	}
 	h := ops.HTTPProber{}.Probe(ctx, spec.HealthURL)
-	sample := func(metric string, v float64, detail string) incidents.Sample {
-		return incidents.Sample{Env: env, Metric: metric, Value: v, At: now, Detail: detail}
-	}
+	env := eo.Env.Name
 	detail := fmt.Sprintf("%s is %s", live, h.Status)
 	if h.Problem != "" {
 		detail += ": " + h.Problem
@@ -84,31 +118,47 @@ func (a *App) sample(ctx context.Context, eo *EnvOps, now time.Time, restarts *r
 		detail += fmt.Sprintf("; %s %s %s", c.Name, c.Status, c.Message)
 	}
 	out := []incidents.Sample{
-		sample(incidents.MetricHealthUnhealthy, b2f(!h.Status.Serving()), detail),
-		sample(incidents.MetricHealthDegraded, b2f(h.Status == ops.Degraded), detail),
+		{Env: env, Metric: incidents.MetricHealthUnhealthy, Value: b2f(!h.Status.Serving()), At: now, Detail: detail},
+		{Env: env, Metric: incidents.MetricHealthDegraded, Value: b2f(h.Status == ops.Degraded), At: now, Detail: detail},
 	}
 	if db, ok := h.Check("database"); ok {
 		acquired, _ := db.Details["acquired_connections"].(float64)
 		maxConns, _ := db.Details["max_connections"].(float64)
 		if maxConns > 0 {
-			out = append(out, sample(incidents.MetricDBPoolRatio, acquired/maxConns, fmt.Sprintf("%.0f of %.0f connections in use", acquired, maxConns)))
+			out = append(out, incidents.Sample{Env: env, Metric: incidents.MetricDBPoolRatio, Value: acquired / maxConns, At: now,
+				Detail: fmt.Sprintf("%.0f of %.0f connections in use", acquired, maxConns)})
 		}
-		out = append(out, sample(incidents.MetricDBErrors, b2f(db.Status == "fail"), "database check: "+db.Message))
+		out = append(out, incidents.Sample{Env: env, Metric: incidents.MetricDBErrors, Value: b2f(db.Status == "fail"), At: now, Detail: "database check: " + db.Message})
 	}
+	return out, h.Status == ops.Healthy
+}
+
+// resourceSamples reads the live container's restarts and memory and the
+// age of the newest snapshot.
+func (a *App) resourceSamples(ctx context.Context, eo *EnvOps, now time.Time, restarts *restartWindow) []incidents.Sample {
+	_, spec, ok := liveSpec(ctx, eo)
+	if !ok {
+		return nil
+	}
+	env := eo.Env.Name
+	var out []incidents.Sample
 	if info, err := eo.Engine.Inspect(ctx, spec.Container); err == nil && info.Exists {
 		n := restarts.observe(info.ID, info.RestartCount, now)
-		out = append(out, sample(incidents.MetricRestarts10m, float64(n), fmt.Sprintf("%s restarted %d times in 10m", spec.Container, n)))
+		out = append(out, incidents.Sample{Env: env, Metric: incidents.MetricRestarts10m, Value: float64(n), At: now,
+			Detail: fmt.Sprintf("%s restarted %d times in 10m", spec.Container, n)})
 		if info.Running {
 			if st, err := eo.Engine.Stats(ctx, spec.Container); err == nil && st.MemLimit > 0 {
-				out = append(out, sample(incidents.MetricMemoryRatio, st.MemPercent/100, fmt.Sprintf("memory %.0f%% of its limit", st.MemPercent)))
+				out = append(out, incidents.Sample{Env: env, Metric: incidents.MetricMemoryRatio, Value: st.MemPercent / 100, At: now,
+					Detail: fmt.Sprintf("memory %.0f%% of its limit", st.MemPercent)})
 			}
 		}
 	}
 	if list, err := eo.Snapshots.List(ctx); err == nil && len(list) > 0 {
 		age := now.Sub(list[0].CreatedAt).Hours()
-		out = append(out, sample(incidents.MetricSnapshotAgeHours, age, fmt.Sprintf("newest snapshot %s is %.0fh old", list[0].Name, age)))
+		out = append(out, incidents.Sample{Env: env, Metric: incidents.MetricSnapshotAgeHours, Value: age, At: now,
+			Detail: fmt.Sprintf("newest snapshot %s is %.0fh old", list[0].Name, age)})
 	}
-	return out, h.Status == ops.Healthy
+	return out
 }
 
 func b2f(b bool) float64 {

@@ -38,6 +38,10 @@ type Config struct {
 	Roles        []Role                 `yaml:"roles"`
 	Policy       Policy                 `yaml:"policy"`
 	Alerts       Alerts                 `yaml:"alerts"`
+	// SecretRotation is how often each secret of the managed environments,
+	// by variable NAME, must be rotated; the bot reminds in the deploys
+	// channel when one is due. It holds names, never values.
+	SecretRotation map[string]time.Duration `yaml:"secret_rotation"`
 
 	// Secrets come from the environment (LoadSecrets), never from the file.
 	Secrets Secrets `yaml:"-"`
@@ -297,11 +301,14 @@ func (c *Config) applyDefaults(present map[string]bool) {
 	setDefault(d, "policy.deploy_window.end", &w.End, "14:00")
 	setDefault(d, "policy.deploy_window.outside", &w.Outside, "fail")
 	setDefault(d, "policy.approval_ttl", &c.Policy.ApprovalTTL, 30*time.Minute)
-	setDefault(d, "alerts.health_interval", &c.Alerts.HealthInterval, 30*time.Second)
+	setDefault(d, "alerts.health_interval", &c.Alerts.HealthInterval, 5*time.Second)
 	setDefault(d, "alerts.unhealthy_interval", &c.Alerts.UnhealthyInterval, 5*time.Second)
 	setDefault(d, "alerts.auto_incident", &c.Alerts.AutoIncident, true)
 	setDefault(d, "alerts.sev1_every", &c.Alerts.SEV1Every, 30*time.Minute)
 	setDefault(d, "alerts.sev2_every", &c.Alerts.SEV2Every, time.Hour)
+	// best-practices.md: JWT secrets every 90 days, database passwords every 180.
+	setDefault(d, "secret_rotation", &c.SecretRotation, map[string]time.Duration{
+		"JWT_SECRET": 90 * 24 * time.Hour, "DATABASE_PASSWORD": 180 * 24 * time.Hour})
 
 	for name, env := range c.Environments {
 		env.applyDefaults(d, name)

@@ -95,7 +95,8 @@ func TestGoodFileAppliesDefaults(t *testing.T) {
 		{"qa env_file", qa.EnvFile, "/opt/togather/.env.qa"},
 		{"qa retention as written", qa.Snapshots.RetentionDays, 3},
 		{"image ref", prod.ImageRef("abc1234"), "togather-server:abc1234"},
-		{"alerts", c.Alerts, config.Alerts{HealthInterval: 30 * time.Second, UnhealthyInterval: 5 * time.Second, AutoIncident: true, SEV1Every: 30 * time.Minute, SEV2Every: time.Hour}},
+		{"alerts", c.Alerts, config.Alerts{HealthInterval: 5 * time.Second, UnhealthyInterval: 5 * time.Second, AutoIncident: true, SEV1Every: 30 * time.Minute, SEV2Every: time.Hour}},
+		{"secret rotation", c.SecretRotation, map[string]time.Duration{"JWT_SECRET": 90 * 24 * time.Hour, "DATABASE_PASSWORD": 180 * 24 * time.Hour}},
 	}
 	for _, tt := range tests {
 		if !reflect.DeepEqual(tt.got, tt.want) {
@@ -203,6 +204,7 @@ func TestExampleFile(t *testing.T) {
 		{"http", example.HTTP, defaults.HTTP},
 		{"deploy window", example.Policy.DeployWindow, defaults.Policy.DeployWindow},
 		{"approval ttl", example.Policy.ApprovalTTL, defaults.Policy.ApprovalTTL},
+		{"secret rotation", example.SecretRotation, defaults.SecretRotation},
 	} {
 		if !reflect.DeepEqual(c.got, c.want) {
 			t.Errorf("example %s = %+v, default %+v", c.name, c.got, c.want)

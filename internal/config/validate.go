@@ -68,6 +68,7 @@ var (
 	groupRE         = regexp.MustCompile(`^S[A-Z0-9]+$`)
 	clockRE         = regexp.MustCompile(`^\d\d:\d\d$`)
 	envVarRE        = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	secretNameRE    = regexp.MustCompile(`^[A-Z_][A-Z0-9_]{0,127}$`) // as `secrets rotated <env> <NAME>` accepts
 	restartPolicies = []string{"no", "always", "unless-stopped", "on-failure"}
 )
 
@@ -103,6 +104,10 @@ func (c *Config) Validate() []Problem {
 	c.validateRoles(v)
 	c.Policy.validate(v)
 	c.Alerts.validate(v)
+	for name, period := range c.SecretRotation {
+		v.pattern(secretNameRE, "secret_rotation."+name, name, "an upper-case variable NAME, like JWT_SECRET")
+		v.positive("secret_rotation."+name, period)
+	}
 
 	sort.SliceStable(v.problems, func(i, j int) bool { return v.problems[i].Path < v.problems[j].Path })
 	return v.problems

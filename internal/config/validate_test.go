@@ -3,6 +3,7 @@ package config_test
 import (
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/togather-foundation/togather-chatops/internal/config"
 )
@@ -179,6 +180,13 @@ func TestValidateCases(t *testing.T) {
 				{"roles[0].commands[0]", `unknown command "snapshot"`},
 				{"roles[0].commands[1]", `unknown command "snapshot*"`},
 			}},
+		{"secret rotation off", func(c *config.Config) { c.SecretRotation = nil }, nil},
+		{"secret rotation by NAME, positive", func(c *config.Config) {
+			c.SecretRotation = map[string]time.Duration{"API_KEY_SECRET": 24 * time.Hour, "jwt_secret": time.Hour, "DATABASE_PASSWORD": 0}
+		}, []config.Problem{
+			{"secret_rotation.DATABASE_PASSWORD", "must be a positive duration"},
+			{"secret_rotation.jwt_secret", "not an upper-case variable NAME, like JWT_SECRET"},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -68,6 +68,7 @@ func TestMigrations(t *testing.T) {
 		"incidents":           3,
 		"incident_seq":        3,
 		"incident_timeline":   3,
+		"secret_rotations":    4,
 	}
 	names := []string{postgres.MigrationsTable, "schema_migrations"}
 	for name := range introducedBy {
