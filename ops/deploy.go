@@ -31,8 +31,9 @@ type DeployerDeps struct {
 	Journal   Journal
 	Locker    Locker
 	Snapshots Snapshotter
-	Migrator  Migrator  // nil when the environment has no database migrations
-	State     StateFile // nil to leave deployment-state.json alone
+	Migrator  Migrator       // nil when the environment has no database migrations
+	State     StateFile      // nil to leave deployment-state.json alone
+	Metrics   RequestMetrics // nil without a metrics server; watch summaries then omit error rate and p95
 	// Notify is told of every journal entry as it is written (chat
 	// threads, terminal progress). It must not block for long.
 	Notify func(op Operation, e JournalEntry)

@@ -251,3 +251,9 @@ type StateFile interface {
 	Read(ctx context.Context) (DeploymentState, error) // a missing file is an empty state
 	Write(ctx context.Context, s DeploymentState) error
 }
+
+// RequestMetrics reports the share of failing requests (0–1) and the p95
+// latency in seconds of an environment, from its metrics server.
+type RequestMetrics interface {
+	RequestRates(ctx context.Context) (errorRate, p95Seconds float64, err error)
+}

@@ -231,7 +231,15 @@ func (dp *Deployer) watchSummary(ctx context.Context, op Operation, label string
 	if info, err := dp.d.Engine.Inspect(ctx, dp.d.Env.Slots[op.ToSlot].Container); err == nil && info.Exists {
 		restarts = fmt.Sprint(info.RestartCount)
 	}
-	return fmt.Sprintf("%s: %s passed %d of %d health probes; container restarts: %s", label, op.ToSlot, healthy, probes, restarts)
+	summary := fmt.Sprintf("%s: %s passed %d of %d health probes; container restarts: %s", label, op.ToSlot, healthy, probes, restarts)
+	if m := dp.d.Metrics; m != nil {
+		if er, p95, err := m.RequestRates(ctx); err == nil {
+			summary += fmt.Sprintf("; error rate %.2f%%, p95 %.0f ms", er*100, p95*1000)
+		} else {
+			summary += "; request metrics unavailable: " + err.Error()
+		}
+	}
+	return summary
 }
 
 // noteOp journals a note on op (fields included) and notifies.

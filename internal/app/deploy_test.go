@@ -3,6 +3,8 @@ package app_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -173,8 +175,18 @@ func TestBakeStopsThePreviousSlotAndWatchRollsBack(t *testing.T) {
 }
 
 func TestBakeStopsPreviousAndSummarisesTheWatch(t *testing.T) {
+	// A Prometheus HTTP API answering the error-rate and p95 queries.
+	prom := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v := "0.004"
+		if strings.HasPrefix(r.URL.Query().Get("query"), "histogram_quantile") {
+			v = "0.180"
+		}
+		_, _ = w.Write([]byte(`{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"` + v + `"]}]}}`))
+	}))
+	defer prom.Close()
 	e := apptest.NewDeployEnv(t, func(yaml *string, _ *apptest.DeployEnv) {
 		*yaml = strings.Replace(*yaml, "bake: 1h, watch: 1h", "bake: 1s, watch: 3s", 1)
+		*yaml = strings.Replace(*yaml, "    migrations:", "    prometheus_url: "+prom.URL+"\n    migrations:", 1)
 	})
 	op, err := e.Deploy(apptest.V2)
 	if err != nil {
@@ -200,7 +212,7 @@ func TestBakeStopsPreviousAndSummarisesTheWatch(t *testing.T) {
 		}
 	}
 	all := strings.Join(notes, "\n")
-	if !got.Baked || !strings.Contains(all, "bake ended") || !strings.Contains(all, "watch ended: green passed") {
+	if !got.Baked || !strings.Contains(all, "bake ended") || !strings.Contains(all, "watch ended: green passed") || !strings.Contains(all, "error rate 0.40%, p95 180 ms") {
 		t.Errorf("baked=%v, notes:\n%s", got.Baked, all)
 	}
 	// A second Bake, as after a restart, finds nothing left to do.

@@ -133,8 +133,9 @@ func (a *App) healthSamples(ctx context.Context, eo *EnvOps, now time.Time) ([]i
 	return out, h.Status == ops.Healthy
 }
 
-// resourceSamples reads the live container's restarts and memory and the
-// age of the newest snapshot.
+// resourceSamples reads the live container's restarts and memory, the
+// error rate and p95 when a Prometheus URL is configured, and the age of
+// the newest snapshot.
 func (a *App) resourceSamples(ctx context.Context, eo *EnvOps, now time.Time, restarts *restartWindow) []incidents.Sample {
 	_, spec, ok := liveSpec(ctx, eo)
 	if !ok {
@@ -151,6 +152,13 @@ func (a *App) resourceSamples(ctx context.Context, eo *EnvOps, now time.Time, re
 				out = append(out, incidents.Sample{Env: env, Metric: incidents.MetricMemoryRatio, Value: st.MemPercent / 100, At: now,
 					Detail: fmt.Sprintf("memory %.0f%% of its limit", st.MemPercent)})
 			}
+		}
+	}
+	if eo.Metrics != nil {
+		if er, p95, err := eo.Metrics.RequestRates(ctx); err == nil {
+			out = append(out,
+				incidents.Sample{Env: env, Metric: incidents.MetricErrorRate, Value: er, At: now, Detail: fmt.Sprintf("%.1f%% of requests failing", er*100)},
+				incidents.Sample{Env: env, Metric: incidents.MetricP95Seconds, Value: p95, At: now, Detail: fmt.Sprintf("p95 %.0f ms", p95*1000)})
 		}
 	}
 	if list, err := eo.Snapshots.List(ctx); err == nil && len(list) > 0 {

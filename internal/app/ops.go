@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/togather-foundation/togather-chatops/incidents/prometheus"
 	"github.com/togather-foundation/togather-chatops/internal/config"
 	"github.com/togather-foundation/togather-chatops/ops"
 	"github.com/togather-foundation/togather-chatops/ops/caddy"
@@ -33,7 +34,8 @@ type EnvOps struct {
 	Database  ops.DatabaseInspector
 	Engine    *docker.Engine
 	Proxy     *caddy.Proxy
-	State     ops.StateFile // nil without a state file
+	State     ops.StateFile      // nil without a state file
+	Metrics   ops.RequestMetrics // nil without a Prometheus URL
 }
 
 // OpsOptions tune NewOps.
@@ -86,6 +88,9 @@ func NewOps(cfg *config.Config, o OpsOptions) (*Ops, error) {
 		db := appDB{envFile: env.EnvFile, variable: env.DatabaseURLVar}
 		snaps := &lazySnapshots{db: db, opts: pg.SnapshotOptions{Dir: env.Snapshots.Dir, RetentionDays: retentionDays(env), Env: name, Now: o.Now}}
 		eo := &EnvOps{Env: oe, Snapshots: snaps, Database: lazyInspector{db: db}, Engine: eng, Proxy: proxy, State: stateFile(env)}
+		if env.PrometheusURL != "" {
+			eo.Metrics = prometheus.Client{URL: env.PrometheusURL}
+		}
 		if o.Store != nil {
 			var migrator ops.Migrator
 			if oe.Migrations.Dir != "" || oe.Migrations.ImagePath != "" {
@@ -93,7 +98,7 @@ func NewOps(cfg *config.Config, o OpsOptions) (*Ops, error) {
 			}
 			eo.Deployer = ops.NewDeployer(ops.DeployerDeps{
 				Env: oe, Engine: eng, Proxy: proxy, Prober: ops.HTTPProber{}, Journal: o.Store, Locker: o.Store.Locks(),
-				Snapshots: snaps, Migrator: migrator, State: stateFile(env), Notify: o.Notify, Now: o.Now,
+				Snapshots: snaps, Migrator: migrator, State: stateFile(env), Metrics: eo.Metrics, Notify: o.Notify, Now: o.Now,
 			})
 			deps := ops.PreflightDeps{
 				Env: oe, Window: window(cfg), Engine: eng, Proxy: proxy, Prober: ops.HTTPProber{}, Locker: o.Store.Locks(),

@@ -100,12 +100,15 @@ type Environment struct {
 	Network       string `yaml:"network"`
 	RestartPolicy string `yaml:"restart_policy"`
 	// PublicURL is what verification through the proxy requests; optional.
-	PublicURL  string       `yaml:"public_url"`
-	Caddy      Caddy        `yaml:"caddy"`
-	Slots      Slots        `yaml:"slots"`
-	Migrations Migrations   `yaml:"migrations"`
-	Snapshots  Snapshots    `yaml:"snapshots"`
-	Policy     DeployPolicy `yaml:"policy"`
+	PublicURL string `yaml:"public_url"`
+	// PrometheusURL, when set, is queried for the error rate and p95 of
+	// the Togather server (alert rules and post-deploy watch summaries).
+	PrometheusURL string       `yaml:"prometheus_url"`
+	Caddy         Caddy        `yaml:"caddy"`
+	Slots         Slots        `yaml:"slots"`
+	Migrations    Migrations   `yaml:"migrations"`
+	Snapshots     Snapshots    `yaml:"snapshots"`
+	Policy        DeployPolicy `yaml:"policy"`
 }
 
 // Caddy locates the proxy of one environment.

@@ -218,6 +218,9 @@ func (e Environment) validate(v *validator, p string, taken resources) {
 	if e.PublicURL != "" {
 		v.httpURL(p+".public_url", e.PublicURL)
 	}
+	if e.PrometheusURL != "" {
+		v.httpURL(p+".prometheus_url", e.PrometheusURL)
+	}
 	v.httpURL(p+".caddy.admin_url", e.Caddy.AdminURL)
 	v.absPath(p+".caddy.caddyfile", e.Caddy.Caddyfile)
 
