@@ -45,5 +45,6 @@ docker-image: ## build the bot's own container image
 	docker build -t togather-chatops:$$(git describe --always --dirty 2>/dev/null || echo dev) .
 
 clean-docker: ## remove every container and image the tests and the demo created (by label)
-	-docker rm -f $$(docker ps -aq --filter label=com.togather.chatops.test --filter label=com.togather.chatops.demo) 2>/dev/null
+	-docker rm -f $$(docker ps -aq --filter label=com.togather.chatops.test) 2>/dev/null
+	-docker rm -f $$(docker ps -aq --filter label=com.togather.chatops.demo) 2>/dev/null
 	-docker rmi -f $$(docker images -q --filter label=com.togather.chatops.test) 2>/dev/null
