@@ -59,8 +59,7 @@ func TestSnapshotCreate(t *testing.T) {
 	wantAll(t, "first reply", r[0].PlainText(), "Taking a snapshot of staging…")
 	wantAll(t, "result", r[1].PlainText(), "`togather_app_20261127_100000_before-migration.sql.gz`", "12.3 MB", "sha256 `0123456789ab`", "kept until 2026-12-04 10:00 UTC")
 
-	r, err = f.run(t, "UBOB", "snapshot create staging")
-	if err != nil {
+	if _, err := f.run(t, "UBOB", "snapshot create staging"); err != nil {
 		t.Fatal(err)
 	}
 	if f.snaps.gotReason != "manual" {

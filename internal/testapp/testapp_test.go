@@ -40,15 +40,6 @@ func health(t *testing.T, h http.Handler) (int, testapp.Health) {
 	return code, out
 }
 
-// checkStatuses maps each check to its status.
-func checkStatuses(h testapp.Health) map[string]string {
-	out := map[string]string{}
-	for name, c := range h.Checks {
-		out[name] = c.Status
-	}
-	return out
-}
-
 func TestParseMode(t *testing.T) {
 	tests := []struct {
 		in      string
