@@ -907,6 +907,10 @@ func (p *Preflighter) checkLiveHealth(ctx context.Context) Check {
 }
 
 // statfsFree is the default PreflightDeps.DiskFree.
+// DiskFree reports the bytes free (for an unprivileged user) and in total
+// on the file system of path, or of its nearest existing parent.
+func DiskFree(path string) (free, total uint64, err error) { return statfsFree(path) }
+
 func statfsFree(path string) (free, total uint64, err error) {
 	// A snapshot directory not made yet is created by the first snapshot:
 	// measure the file system it will be on.

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
+	"github.com/togather-foundation/togather-chatops/internal/app"
 	"github.com/togather-foundation/togather-chatops/internal/slackfake"
 	"github.com/togather-foundation/togather-chatops/ops"
 )
@@ -72,5 +75,43 @@ func TestUnhealthySlotToIncidentReport(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("the report lacks %q:\n%s", want, text)
 		}
+	}
+}
+
+// TestTwoReplicasRemindOnce runs a second bot on the same store and Slack:
+// both hold Socket Mode connections, one is the leader, and each due
+// reminder is posted once.
+func TestTwoReplicasRemindOnce(t *testing.T) {
+	c := startChatWith(t, false, "alerts:\n  sev2_every: 2s\n")
+	second := *c.Cfg
+	second.HTTP.Listen = "127.0.0.1:0"
+	ctx, cancel := context.WithCancel(context.Background())
+	a2, err := app.New(ctx, &second, app.Options{Logger: zerolog.Nop()})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a2.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("second replica: %v", err)
+		}
+	})
+	wait(t, func(ctx context.Context) error { return c.fake.WaitOpens(ctx, 2) })
+
+	c.slash(t, "UALICE", "incident declare sev2 checkout errors --env staging")
+	parent := c.waitMessage(t, slackfake.InChannel("CINC"), slackfake.TextContains("INC-1"))
+	c.waitMessage(t, slackfake.InThread(parent.TS), slackfake.TextContains("an update was due"))
+	time.Sleep(3 * time.Second) // both replicas tick several times meanwhile
+	reminders := 0
+	for _, m := range c.fake.Thread(parent.Channel, parent.TS) {
+		if strings.Contains(slackfake.Render(m), "an update was due") {
+			reminders++
+		}
+	}
+	if reminders != 1 {
+		t.Errorf("%d reminders for one due time with two replicas, want 1", reminders)
 	}
 }

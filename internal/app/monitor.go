@@ -134,8 +134,8 @@ func (a *App) healthSamples(ctx context.Context, eo *EnvOps, now time.Time) ([]i
 }
 
 // resourceSamples reads the live container's restarts and memory, the
-// error rate and p95 when a Prometheus URL is configured, and the age of
-// the newest snapshot.
+// error rate and p95 when a Prometheus URL is configured, the free disk
+// where snapshots go, and the age of the newest snapshot.
 func (a *App) resourceSamples(ctx context.Context, eo *EnvOps, now time.Time, restarts *restartWindow) []incidents.Sample {
 	_, spec, ok := liveSpec(ctx, eo)
 	if !ok {
@@ -159,6 +159,13 @@ func (a *App) resourceSamples(ctx context.Context, eo *EnvOps, now time.Time, re
 			out = append(out,
 				incidents.Sample{Env: env, Metric: incidents.MetricErrorRate, Value: er, At: now, Detail: fmt.Sprintf("%.1f%% of requests failing", er*100)},
 				incidents.Sample{Env: env, Metric: incidents.MetricP95Seconds, Value: p95, At: now, Detail: fmt.Sprintf("p95 %.0f ms", p95*1000)})
+		}
+	}
+	if dir := eo.SnapshotDir; dir != "" {
+		if free, total, err := ops.DiskFree(dir); err == nil && total > 0 {
+			ratio := float64(free) / float64(total)
+			out = append(out, incidents.Sample{Env: env, Metric: incidents.MetricDiskFreeRatio, Value: ratio, At: now,
+				Detail: fmt.Sprintf("%.0f%% free where snapshots go (%s)", ratio*100, dir)})
 		}
 	}
 	if list, err := eo.Snapshots.List(ctx); err == nil && len(list) > 0 {

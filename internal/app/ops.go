@@ -36,6 +36,8 @@ type EnvOps struct {
 	Proxy     *caddy.Proxy
 	State     ops.StateFile      // nil without a state file
 	Metrics   ops.RequestMetrics // nil without a Prometheus URL
+	// SnapshotDir is where snapshots go; the monitors watch its free disk.
+	SnapshotDir string
 }
 
 // OpsOptions tune NewOps.
@@ -87,7 +89,7 @@ func NewOps(cfg *config.Config, o OpsOptions) (*Ops, error) {
 		targets = append(targets, ops.Target{Env: oe, Engine: eng, Proxy: proxy, State: stateFile(env)})
 		db := appDB{envFile: env.EnvFile, variable: env.DatabaseURLVar}
 		snaps := &lazySnapshots{db: db, opts: pg.SnapshotOptions{Dir: env.Snapshots.Dir, RetentionDays: retentionDays(env), Env: name, Now: o.Now}}
-		eo := &EnvOps{Env: oe, Snapshots: snaps, Database: lazyInspector{db: db}, Engine: eng, Proxy: proxy, State: stateFile(env)}
+		eo := &EnvOps{Env: oe, Snapshots: snaps, Database: lazyInspector{db: db}, Engine: eng, Proxy: proxy, State: stateFile(env), SnapshotDir: env.Snapshots.Dir}
 		if env.PrometheusURL != "" {
 			eo.Metrics = prometheus.Client{URL: env.PrometheusURL}
 		}
