@@ -134,14 +134,11 @@ func (b *Bot) runDeploy(ctx context.Context, op ops.Operation) {
 	if err != nil {
 		b.log.Warn().Err(err).Str("op", op.ID).Msg("operation failed")
 	}
-	// Deploys and rollbacks journal their end, and Progress edits the
-	// message then; a restore, or an operation that never started, is
-	// finished here.
+	// Operations journal their end, and Progress edits the message then;
+	// one that never started is finished here.
 	if done.ID == "" {
 		done = op
 		done.State, done.Error = ops.StepFailed, fmt.Sprint(err)
-		b.finishMessage(ctx, done)
-	} else if op.Kind == ops.KindRestore {
 		b.finishMessage(ctx, done)
 	}
 }
@@ -405,7 +402,7 @@ func title(op ops.Operation) string {
 		}
 		return fmt.Sprintf("rollback of %s to %s", op.Env, op.Version)
 	case ops.KindRestore:
-		return fmt.Sprintf("restore of %s from %s", op.Env, op.Chat[chatTarget])
+		return fmt.Sprintf("restore of %s from %s", op.Env, op.Snapshot)
 	}
 	return fmt.Sprintf("%s on %s", op.Kind, op.Env)
 }

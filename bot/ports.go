@@ -21,6 +21,7 @@ type Environments interface {
 	Preflight(ctx context.Context, req ops.PreflightRequest) (ops.Report, error)
 	Deploy(ctx context.Context, env string, req ops.DeployRequest) (ops.Operation, error)
 	Rollback(ctx context.Context, env string, req ops.RollbackRequest) (ops.Operation, error)
+	Restore(ctx context.Context, env string, req ops.RestoreRequest) (ops.Operation, error)
 	Snapshots(env string) (ops.Snapshotter, bool)
 	// Database inspects and maintains the environment's application
 	// database; false for an unknown environment.

@@ -151,20 +151,7 @@ func (b *Bot) handleRestore(ctx context.Context, req Request, cmd Command, rw Re
 	return rw.Reply(ctx, Textf(fmt.Sprintf(":hourglass: Waiting for approval in <#%s>.", b.channels.Deploys)))
 }
 
-// runRestore restores an approved snapshot and journals it.
+// runRestore restores an approved snapshot under the environment's lock.
 func (b *Bot) runRestore(ctx context.Context, op ops.Operation) (ops.Operation, error) {
-	snaps, ok := b.envOps.Snapshots(op.Env)
-	if !ok {
-		return op, fmt.Errorf("%w %q", ops.ErrUnknownEnvironment, op.Env)
-	}
-	err := snaps.Restore(ctx, op.Chat[chatTarget], nil)
-	state, detail := ops.StepDone, "database restored from "+op.Chat[chatTarget]
-	if err != nil {
-		state, detail = ops.StepFailed, "restore failed: "+err.Error()
-	}
-	done, _, terr := b.ops.Transition(ctx, op.ID, []ops.Step{ops.StepApproved}, state, ops.JournalEntry{At: b.now(), Step: state, Phase: ops.PhaseEnd, Detail: detail})
-	if terr != nil {
-		return op, terr
-	}
-	return done, err
+	return b.envOps.Restore(ctx, op.Env, ops.RestoreRequest{Snapshot: op.Chat[chatTarget], Requester: op.Requester, OpID: op.ID})
 }

@@ -189,3 +189,41 @@ func imageTag(ref string) string {
 	}
 	return ref
 }
+
+// RestoreRequest asks for the application database to be restored from a
+// snapshot.
+type RestoreRequest struct {
+	Snapshot  string
+	Requester string
+	OpID      string // continue an approved operation; empty creates one
+	Chat      map[string]string
+}
+
+// Restore restores a snapshot under the environment's lock, so it never
+// runs beside a deploy or a rollback, and journals it like any operation.
+func (dp *Deployer) Restore(ctx context.Context, req RestoreRequest) (Operation, error) {
+	d := dp.d
+	now := d.Now()
+	r, err := dp.begin(ctx, req.OpID, Operation{ID: NewOpID(KindRestore, now), Kind: KindRestore, Env: d.Env.Name, Requester: req.Requester,
+		State: StepRequested, Snapshot: req.Snapshot, CreatedAt: now, UpdatedAt: now, Chat: req.Chat},
+		fmt.Sprintf("restore of %s from %s requested by %s", d.Env.Name, req.Snapshot, req.Requester))
+	if err != nil {
+		return r.op, err
+	}
+	release, err := r.lockStep(ctx)
+	if err != nil {
+		return r.op, err
+	}
+	defer release()
+	if err := r.step(ctx, StepSnapshotted, func() (string, error) {
+		if err := d.Snapshots.Restore(ctx, req.Snapshot, nil); err != nil {
+			return "", err
+		}
+		return "database restored from " + req.Snapshot, nil
+	}); err != nil {
+		r.finish(ctx, StepFailed, fmt.Sprintf("%v; the database may be partly restored: restore again or from another snapshot", err))
+		return r.op, err
+	}
+	r.finish(ctx, StepDone, "database restored from "+req.Snapshot)
+	return r.op, nil
+}

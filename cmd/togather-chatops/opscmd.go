@@ -336,11 +336,11 @@ func runSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 	case "restore":
 		s.audit(ctx, "snapshot.restore", fs.Arg(2))
-		if err := snaps.Restore(ctx, fs.Arg(2), progress); err != nil {
-			fmt.Fprintln(stderr)
-			return err
+		op, err := s.env.Deployer.Restore(ctx, ops.RestoreRequest{Snapshot: fs.Arg(2), Requester: s.actor})
+		fmt.Fprintln(stdout, bot.RenderOperation(op).PlainText())
+		if err != nil {
+			return fmt.Errorf("restore failed: %w", err)
 		}
-		fmt.Fprintf(stderr, "\nrestored %s into %s's database\n", fs.Arg(2), fs.Arg(1))
 	case "prune":
 		s.audit(ctx, "snapshot.prune", fmt.Sprintf("dry-run=%v", *dryRun))
 		gone, err := snaps.Prune(ctx, time.Now(), *dryRun)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/image"
+	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog"
 
 	"github.com/togather-foundation/togather-chatops/internal/app"
@@ -311,6 +312,38 @@ func TestChatSnapshotsAndForcedUnlock(t *testing.T) {
 	ann := c.waitMessage(t, slackfake.InChannel(deploys), slackfake.TextContains("<@UBOB>"))
 	if !strings.Contains(slackfake.Render(ann), "UALICE") || !strings.Contains(slackfake.Render(ann), "investigating errors") {
 		t.Errorf("the forced unlock announcement lacks who forced it or the lock's reason:\n%s", slackfake.Render(ann))
+	}
+	c.WantNoLock()
+}
+
+func TestChatRestoreNeedsApprovalAndRestores(t *testing.T) {
+	c := startChat(t, false)
+	ctx := context.Background()
+	if _, err := c.Deploy(apptest.V2); err != nil { // its migration creates events with two rows
+		t.Fatal(err)
+	}
+	snap, err := c.Env.Snapshots.Create(ctx, "before-change", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := pgx.Connect(ctx, c.AppDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(ctx)
+	if _, err := db.Exec(ctx, "DELETE FROM events"); err != nil {
+		t.Fatal(err)
+	}
+
+	c.slash(t, "UALICE", "snapshot restore staging "+snap.Name)
+	req := c.waitMessage(t, slackfake.InChannel(deploys), slackfake.HasButton("op.approve"), slackfake.TextContains("restore"))
+	c.click(t, "UALICE", req, "op.approve")
+	c.waitMessage(t, slackfake.ForUser("UALICE"), slackfake.TextContains("someone else must approve"))
+	c.click(t, "UBOB", req, "op.approve")
+	c.waitEdit(t, req, "restore of staging from "+snap.Name+": done")
+	var n int
+	if err := db.QueryRow(ctx, "SELECT count(*) FROM events").Scan(&n); err != nil || n != 2 {
+		t.Errorf("events after the restore: %d (%v), want the 2 rows of the snapshot", n, err)
 	}
 	c.WantNoLock()
 }

@@ -404,6 +404,14 @@ func (c chatEnvironments) Rollback(ctx context.Context, env string, req ops.Roll
 	return e.Deployer.Rollback(ctx, req)
 }
 
+func (c chatEnvironments) Restore(ctx context.Context, env string, req ops.RestoreRequest) (ops.Operation, error) {
+	e, err := c.o.Env(env)
+	if err != nil {
+		return ops.Operation{}, err
+	}
+	return e.Deployer.Restore(ctx, req)
+}
+
 func (c chatEnvironments) Snapshots(env string) (ops.Snapshotter, bool) {
 	e, err := c.o.Env(env)
 	if err != nil {

@@ -50,6 +50,7 @@ type DeployEnv struct {
 	StateFile  string
 	EnvFile    string
 	StoreDSN   string
+	AppDSN     string // the application database that snapshots and migrations work on
 	ConfigPath string
 	Names      map[ops.Slot]string
 }
@@ -82,6 +83,7 @@ func NewDeployEnv(t *testing.T, opts ...Option) *DeployEnv {
 	e.ProxyURL, e.Caddyfile = proxyURL, caddy.CaddyfilePath
 
 	appDSN := testenv.Postgres(t)
+	e.AppDSN = appDSN
 	e.StoreDSN = testenv.Postgres(t)
 	e.EnvFile = filepath.Join(dir, "app.env")
 	WriteFile(t, e.EnvFile, 0o600, fmt.Sprintf("ENVIRONMENT=staging\nDATABASE_URL=%s\nJWT_SECRET=%s\n", appDSN, strings.Repeat("s", 40)))
