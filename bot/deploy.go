@@ -73,15 +73,9 @@ func (b *Bot) handleDeploy(ctx context.Context, req Request, cmd Command, rw Res
 				{ActionID: actReject, Label: "Reject", Value: op.ID, Style: Danger},
 			}})
 	}
-	ts, err := b.poster.Post(ctx, b.channels.Deploys, "", msg)
-	if err != nil {
-		_ = rw.Reply(ctx, Textf(":x: The report could not be posted in the deploys channel: "+err.Error()))
-		return fmt.Errorf("post deploy request: %w", err)
-	}
-	op.Chat[chatTS] = ts
-	if err := b.ops.Create(ctx, op); err != nil {
-		_ = b.poster.Update(ctx, b.channels.Deploys, ts, Textf(":x: This request could not be recorded, so it cannot be approved. Ask again."))
-		return fmt.Errorf("record deploy request: %w", err)
+	if err := b.postRequest(ctx, &op, msg); err != nil {
+		_ = rw.Reply(ctx, Textf(":x: The request could not be posted in the deploys channel: "+err.Error()))
+		return err
 	}
 	if needed > 0 {
 		return rw.Reply(ctx, Textf(fmt.Sprintf(":hourglass: Waiting for approval in <#%s>.", b.channels.Deploys)))
@@ -92,6 +86,25 @@ func (b *Bot) handleDeploy(ctx context.Context, req Request, cmd Command, rw Res
 		return fmt.Errorf("start deploy %s: %v (moved %v)", op.ID, err, ok)
 	}
 	b.runDeploy(ctx, moved)
+	return nil
+}
+
+// postRequest records a request, then posts its message and records where
+// it is: recorded first, so a click that comes at once finds it.
+func (b *Bot) postRequest(ctx context.Context, op *ops.Operation, msg Message) error {
+	if err := b.ops.Create(ctx, *op); err != nil {
+		return fmt.Errorf("record %s request: %w", op.Kind, err)
+	}
+	ts, err := b.poster.Post(ctx, op.Chat[chatChannel], "", msg)
+	if err != nil {
+		_, _, _ = b.ops.Transition(ctx, op.ID, []ops.Step{ops.StepRequested}, ops.StepFailed,
+			ops.JournalEntry{At: b.now(), Step: ops.StepFailed, Phase: ops.PhaseEnd, Detail: "its request could not be posted: " + err.Error()})
+		return fmt.Errorf("post %s request: %w", op.Kind, err)
+	}
+	op.Chat[chatTS] = ts
+	if err := b.ops.SetChat(ctx, op.ID, op.Chat); err != nil {
+		return fmt.Errorf("record where the %s request is: %w", op.Kind, err)
+	}
 	return nil
 }
 

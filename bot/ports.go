@@ -42,6 +42,8 @@ type Uploader interface {
 // racing clicks exactly one wins.
 type Operations interface {
 	Create(ctx context.Context, op ops.Operation) error
+	// SetChat records where the operation's request message is.
+	SetChat(ctx context.Context, id string, chat map[string]string) error
 	Get(ctx context.Context, id string) (ops.Operation, error)
 	Transition(ctx context.Context, id string, from []ops.Step, to ops.Step, e ops.JournalEntry) (ops.Operation, bool, error)
 	History(ctx context.Context, env string, limit int) ([]ops.Operation, error)

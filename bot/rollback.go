@@ -35,14 +35,9 @@ func (b *Bot) handleRollback(ctx context.Context, req Request, cmd Command, rw R
 			{ActionID: actCancel, Label: "Cancel", Value: op.ID},
 		}})
 	}
-	ts, err := b.poster.Post(ctx, b.channels.Deploys, "", msg)
-	if err != nil {
+	if err := b.postRequest(ctx, &op, msg); err != nil {
 		_ = rw.Reply(ctx, Textf(":x: The rollback request could not be posted: "+err.Error()))
-		return fmt.Errorf("post rollback request: %w", err)
-	}
-	op.Chat[chatTS] = ts
-	if err := b.ops.Create(ctx, op); err != nil {
-		return fmt.Errorf("record rollback request: %w", err)
+		return err
 	}
 	if !force {
 		return rw.Reply(ctx, Textf(fmt.Sprintf(":point_right: Confirm the rollback in <#%s> (or use --force next time it is urgent).", b.channels.Deploys)))
@@ -140,13 +135,9 @@ func (b *Bot) handleRestore(ctx context.Context, req Request, cmd Command, rw Re
 	msg := Message{Text: text, Blocks: []Block{Section{Text: text},
 		Context{Text: fmt.Sprintf("Needs %d approval(s) from someone other than <@%s>.", needed, req.User)},
 		Actions{ID: "approval", Buttons: []Button{{ActionID: actApprove, Label: "Approve", Value: op.ID, Style: Primary}, {ActionID: actReject, Label: "Reject", Value: op.ID, Style: Danger}}}}}
-	ts, err := b.poster.Post(ctx, b.channels.Deploys, "", msg)
-	if err != nil {
-		return fmt.Errorf("post restore request: %w", err)
-	}
-	op.Chat[chatTS] = ts
-	if err := b.ops.Create(ctx, op); err != nil {
-		return fmt.Errorf("record restore request: %w", err)
+	if err := b.postRequest(ctx, &op, msg); err != nil {
+		_ = rw.Reply(ctx, Textf(":x: The restore request could not be posted: "+err.Error()))
+		return err
 	}
 	return rw.Reply(ctx, Textf(fmt.Sprintf(":hourglass: Waiting for approval in <#%s>.", b.channels.Deploys)))
 }

@@ -431,6 +431,10 @@ func (c chatEnvironments) Database(env string) (ops.DatabaseInspector, bool) {
 // chatOperations is the store seen as the chat layer's operation journal.
 type chatOperations struct{ *postgres.Store }
 
+func (c chatOperations) SetChat(ctx context.Context, id string, chat map[string]string) error {
+	return c.SetOperationChat(ctx, id, chat)
+}
+
 func (c chatOperations) Transition(ctx context.Context, id string, from []ops.Step, to ops.Step, e ops.JournalEntry) (ops.Operation, bool, error) {
 	return c.TransitionOperation(ctx, id, from, to, e)
 }

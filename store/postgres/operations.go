@@ -276,3 +276,16 @@ func utc(t *time.Time) time.Time {
 	}
 	return t.UTC()
 }
+
+// SetOperationChat records where an operation is discussed (its chat
+// message), without touching its state. Unknown → ops.ErrNotFound.
+func (s *Store) SetOperationChat(ctx context.Context, id string, chat map[string]string) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE operations SET chat = $2 WHERE id = $1`, id, chat)
+	if err != nil {
+		return fmt.Errorf("set chat of operation %s: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("set chat of operation %s: %w", id, ops.ErrNotFound)
+	}
+	return nil
+}
