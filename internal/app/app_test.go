@@ -8,9 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/togather-foundation/togather-chatops/internal/app"
+	"github.com/togather-foundation/togather-chatops/internal/apptest"
 	"github.com/togather-foundation/togather-chatops/internal/config"
 	"github.com/togather-foundation/togather-chatops/internal/slackfake"
 	"github.com/togather-foundation/togather-chatops/internal/testenv"
@@ -78,21 +77,7 @@ roles:
 	if problems := cfg.Validate(); len(problems) > 0 {
 		t.Fatalf("config problems: %v", problems)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	h.app, err = app.New(ctx, cfg, app.Options{Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- h.app.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("app.Run: %v", err)
-		}
-	})
-	wait(t, h.fake.WaitConnected)
+	h.app = apptest.RunBot(t, h.fake, cfg)
 	return h
 }
 

@@ -9,9 +9,7 @@ import (
 
 	"github.com/docker/docker/api/types/image"
 	"github.com/jackc/pgx/v5"
-	"github.com/rs/zerolog"
 
-	"github.com/togather-foundation/togather-chatops/internal/app"
 	"github.com/togather-foundation/togather-chatops/internal/apptest"
 	"github.com/togather-foundation/togather-chatops/internal/slackfake"
 	"github.com/togather-foundation/togather-chatops/internal/testenv"
@@ -54,21 +52,7 @@ func startChatWith(t *testing.T, approval bool, extra string) *chatEnv {
 	cfg.Secrets.SlackAppToken, cfg.Secrets.SlackBotToken = fake.AppToken(), fake.BotToken()
 	cfg.Slack.APIURL = fake.APIURL()
 	cfg.HTTP.Listen = "127.0.0.1:0"
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, app.Options{Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("app.Run: %v", err)
-		}
-	})
-	wait(t, fake.WaitConnected)
+	apptest.RunBot(t, fake, cfg)
 	return &chatEnv{DeployEnv: e, fake: fake}
 }
 

@@ -8,9 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
-	"github.com/togather-foundation/togather-chatops/internal/app"
+	"github.com/togather-foundation/togather-chatops/internal/apptest"
 	"github.com/togather-foundation/togather-chatops/internal/slackfake"
 	"github.com/togather-foundation/togather-chatops/ops"
 )
@@ -85,21 +83,7 @@ func TestTwoReplicasRemindOnce(t *testing.T) {
 	c := startChatWith(t, false, "alerts:\n  sev2_every: 2s\n")
 	second := *c.Cfg
 	second.HTTP.Listen = "127.0.0.1:0"
-	ctx, cancel := context.WithCancel(context.Background())
-	a2, err := app.New(ctx, &second, app.Options{Logger: zerolog.Nop()})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a2.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("second replica: %v", err)
-		}
-	})
-	wait(t, func(ctx context.Context) error { return c.fake.WaitOpens(ctx, 2) })
+	apptest.RunBot(t, c.fake, &second)
 
 	c.slash(t, "UALICE", "incident declare sev2 checkout errors --env staging")
 	parent := c.waitMessage(t, slackfake.InChannel("CINC"), slackfake.TextContains("INC-1"))

@@ -9,9 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
-	"github.com/togather-foundation/togather-chatops/internal/app"
+	"github.com/togather-foundation/togather-chatops/internal/apptest"
 	"github.com/togather-foundation/togather-chatops/internal/config"
 	"github.com/togather-foundation/togather-chatops/internal/slackfake"
 	"github.com/togather-foundation/togather-chatops/internal/testenv"
@@ -107,25 +105,7 @@ func startBot(t *testing.T, fake *slackfake.Fake) {
 	if problems := cfg.Validate(); len(problems) > 0 {
 		t.Fatalf("config problems: %v", problems)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, app.Options{Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("app.Run: %v", err)
-		}
-	})
-	waitCtx, stop := context.WithTimeout(ctx, 20*time.Second)
-	defer stop()
-	if err := fake.WaitConnected(waitCtx); err != nil {
-		t.Fatal(err)
-	}
+	apptest.RunBot(t, fake, cfg)
 }
 
 // percentile returns the nearest-rank q-quantile (0 < q ≤ 1) of ds.

@@ -14,9 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/rs/zerolog"
 
-	"github.com/togather-foundation/togather-chatops/internal/app"
 	"github.com/togather-foundation/togather-chatops/internal/apptest"
 	"github.com/togather-foundation/togather-chatops/internal/config"
 	"github.com/togather-foundation/togather-chatops/internal/slackfake"
@@ -58,7 +56,7 @@ func TestBenchAlertStorm(t *testing.T) {
 		t.Fatalf("config problems: %v", problems)
 	}
 	logs := &syncBuffer{}
-	a := runBot(t, fake, cfg, logs)
+	a := apptest.RunBot(t, fake, cfg, logs)
 
 	events, stop := fake.Subscribe()
 	defer stop()
@@ -276,7 +274,7 @@ func TestBenchDetectDelay(t *testing.T) {
 	cfg.Secrets.SlackAppToken, cfg.Secrets.SlackBotToken = fake.AppToken(), fake.BotToken()
 	cfg.Slack.APIURL = fake.APIURL()
 	cfg.HTTP.Listen = "127.0.0.1:0"
-	runBot(t, fake, cfg, io.Discard)
+	apptest.RunBot(t, fake, cfg, io.Discard)
 
 	rule := cfg.Alerts.For["health-unhealthy"]
 	control := strings.TrimSuffix(e.Env.Env.Slots[ops.Blue].HealthURL, "/health") + "/_control"
@@ -340,34 +338,6 @@ func storedAt(m slackfake.Message) time.Time {
 		return m.Edits[len(m.Edits)-1].At
 	}
 	return m.At
-}
-
-// runBot runs the whole bot for cfg against fake until the test ends,
-// logging warnings and errors to the test and to logs, and returns it once
-// it is connected.
-func runBot(t *testing.T, fake *slackfake.Fake, cfg *config.Config, logs io.Writer) *app.App {
-	t.Helper()
-	log := zerolog.New(zerolog.MultiLevelWriter(zerolog.NewTestWriter(t), logs)).Level(zerolog.WarnLevel)
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, app.Options{Logger: log})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("app.Run: %v", err)
-		}
-	})
-	waitCtx, stop := context.WithTimeout(ctx, 20*time.Second)
-	defer stop()
-	if err := fake.WaitConnected(waitCtx); err != nil {
-		t.Fatal(err)
-	}
-	return a
 }
 
 // syncBuffer is a bytes.Buffer safe for the bot's concurrent log writes.
