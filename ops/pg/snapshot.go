@@ -110,6 +110,9 @@ type meta struct {
 	RowCounts     map[string]int64 `json:"row_counts,omitempty"`
 }
 
+// maxSameSecond bounds the snapshots with one reason in one second.
+const maxSameSecond = 9
+
 // Create dumps the database into a new snapshot. The dump runs in a
 // repeatable-read snapshot exported by this process, and the row counts
 // stored in the metadata are taken in that same snapshot, so they match the
@@ -129,10 +132,22 @@ func (s *Snapshotter) Create(ctx context.Context, reason string, progress func(o
 		return ops.SnapshotInfo{}, fmt.Errorf("snapshot directory: %w", err)
 	}
 	started, clock := s.opts.Now().UTC(), time.Now()
-	name := fmt.Sprintf("togather_%s_%s_%s%s", fileSafe(srv.database), started.Format(stampLayout), reason, snapshotExt)
-	path := filepath.Join(s.opts.Dir, name)
-	if _, err := os.Lstat(path); err == nil {
-		return ops.SnapshotInfo{}, fmt.Errorf("snapshot %s already exists", name)
+	// Names have second resolution: a second snapshot with the same reason
+	// in the same second (two quick deploys) gets a numbered reason.
+	var name, path string
+	for n := 1; ; n++ {
+		r := reason
+		if n > 1 {
+			r = fmt.Sprintf("%s-%d", reason, n)
+		}
+		name = fmt.Sprintf("togather_%s_%s_%s%s", fileSafe(srv.database), started.Format(stampLayout), r, snapshotExt)
+		path = filepath.Join(s.opts.Dir, name)
+		if _, err := os.Lstat(path); err != nil {
+			break
+		}
+		if n == maxSameSecond {
+			return ops.SnapshotInfo{}, fmt.Errorf("snapshot %s already exists, and %d more in the same second", name, maxSameSecond-1)
+		}
 	}
 
 	conn, err := srv.connect(ctx, srv.database)
