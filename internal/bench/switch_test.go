@@ -69,22 +69,14 @@ func TestBenchSwitch(t *testing.T) {
 	}()
 
 	var switches, rollbacks []time.Duration
-	var lastSnapshot time.Time
 	cycles := 0
 	for ; cycles < maxCycles && (cycles < minCycles || l.total.Load() < minLoadTotal) && ctx.Err() == nil; cycles++ {
-		// Snapshot names have a resolution of one second: a deploy in the
-		// same second as the last one's snapshot would find its name taken.
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Until(lastSnapshot.Truncate(time.Second).Add(time.Second))):
-		}
 		dep, err := operate(t, "deploy", func(ctx context.Context) (ops.Operation, error) {
 			return env.Deployer.Deploy(ctx, ops.DeployRequest{Version: apptest.V2, Requester: benchUser, Reason: "bench"})
 		})
 		if err != nil {
 			break
 		}
-		lastSnapshot = stepEnd(dep.Journal, ops.StepSnapshotted)
 		seen := watch.next(t, dep.ID)
 		switches = append(switches, seen.served.Sub(seen.decided))
 
@@ -162,16 +154,6 @@ func stepTimes(journal []ops.JournalEntry) string {
 		}
 	}
 	return strings.Join(parts, ", ")
-}
-
-// stepEnd is the time of step's end entry in journal.
-func stepEnd(journal []ops.JournalEntry, step ops.Step) time.Time {
-	for _, j := range journal {
-		if j.Step == step && j.Phase == ops.PhaseEnd {
-			return j.At
-		}
-	}
-	return time.Time{}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
