@@ -75,6 +75,9 @@ func (b *Bot) HandleAlert(ctx context.Context, a incidents.Alert) error {
 		return nil
 	}
 	rec := AlertRecord{Alert: a, Channel: prev.Channel, TS: prev.TS, AckedBy: prev.AckedBy, AckedAt: prev.AckedAt}
+	if a.Firing && existed && !prev.Alert.Firing {
+		rec.AckedBy, rec.AckedAt = "", time.Time{} // a new episode needs a new acknowledgement
+	}
 	if rec.Channel == "" {
 		rec.Channel = b.channels.AlertsWarning
 		if a.Severity == incidents.Critical {

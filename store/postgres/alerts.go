@@ -28,8 +28,9 @@ const alertColumns = `key, source, env, name, severity, firing, summary, labels,
 	channel, ts, acked_by, acked_at, silenced_until`
 
 // UpsertAlert records a's state at now: it inserts a new group, or updates
-// the group's alert fields and keeps its message, acknowledgement and
-// silence. It returns the group as it was before, and whether it existed,
+// the group's alert fields and keeps its message and silence, and its
+// acknowledgement unless the group fires again after having resolved: a
+// new episode needs a new acknowledgement. It returns the group as it was before, and whether it existed,
 // so the caller can tell a new group from a changed one. Of concurrent
 // upserts of a new group exactly one sees existed = false.
 func (s *Store) UpsertAlert(ctx context.Context, a incidents.Alert, now time.Time) (prev AlertRecord, existed bool, err error) {
@@ -61,7 +62,9 @@ func (s *Store) UpsertAlert(ctx context.Context, a incidents.Alert, now time.Tim
 		_, err = tx.Exec(ctx,
 			`UPDATE alert_groups
 			 SET source = $2, env = $3, name = $4, severity = $5, firing = $6, summary = $7, labels = $8,
-			     count = $9, starts_at = $10, ends_at = $11, updated_at = $12
+			     count = $9, starts_at = $10, ends_at = $11, updated_at = $12,
+			     acked_by = CASE WHEN $6 AND NOT firing THEN '' ELSE acked_by END,
+			     acked_at = CASE WHEN $6 AND NOT firing THEN NULL ELSE acked_at END
 			 WHERE key = $1`, args...)
 		return err
 	})
