@@ -182,45 +182,47 @@ type viewCall struct {
 	Hash       string          `json:"hash"`
 }
 
-func (f *Fake) viewsOpen(req *apiRequest) (map[string]any, *apiError) {
+// triggeredView decodes a views.open or views.push call: its trigger must
+// be fresh and its view valid.
+func (f *Fake) triggeredView(req *apiRequest) (*View, string, *apiError) {
 	var call viewCall
 	if err := json.Unmarshal(req.body, &call); err != nil {
-		return nil, errCode("invalid_json", err.Error())
+		return nil, "", errCode("invalid_json", err.Error())
 	}
 	trig, apiErr := f.checkTrigger(call.TriggerID)
 	if apiErr != nil {
-		return nil, apiErr
+		return nil, "", apiErr
 	}
 	v, apiErr := f.parseView(call.View)
 	if apiErr != nil {
+		return nil, "", apiErr
+	}
+	return v, trig.user, nil
+}
+
+func (f *Fake) viewsOpen(req *apiRequest) (map[string]any, *apiError) {
+	v, user, apiErr := f.triggeredView(req)
+	if apiErr != nil {
 		return nil, apiErr
 	}
-	v.User = trig.user
+	v.User = user
 	v.RootViewID = v.ID
 	return f.openView(v), nil
 }
 
 func (f *Fake) viewsPush(req *apiRequest) (map[string]any, *apiError) {
-	var call viewCall
-	if err := json.Unmarshal(req.body, &call); err != nil {
-		return nil, errCode("invalid_json", err.Error())
-	}
-	trig, apiErr := f.checkTrigger(call.TriggerID)
+	v, user, apiErr := f.triggeredView(req)
 	if apiErr != nil {
 		return nil, apiErr
 	}
-	v, apiErr := f.parseView(call.View)
-	if apiErr != nil {
-		return nil, apiErr
-	}
-	top := f.topView(trig.user)
+	top := f.topView(user)
 	if top == nil {
 		return nil, errCode("not_found", "no open modal to push onto")
 	}
 	if f.stackDepth(top) >= maxViewStack {
 		return nil, errCode("push_limit_reached")
 	}
-	v.User, v.RootViewID, v.PreviousViewID = trig.user, top.RootViewID, top.ID
+	v.User, v.RootViewID, v.PreviousViewID = user, top.RootViewID, top.ID
 	return f.openView(v), nil
 }
 
