@@ -5,7 +5,9 @@
 // header_down X-Togather-Slot "<slot>" lines. Parse and Rewrite read and edit
 // that block as text, byte for byte; Proxy switches traffic by loading the
 // rewritten file through Caddy's admin API and saving it only once Caddy has
-// accepted it.
+// accepted it. In maintenance mode (see WithMaintenance) the block's lines are
+// kept as "# togather-maintenance:" comments above a handler answering 503;
+// Parse reads the live upstream from those comments.
 package caddy
 
 import (
@@ -49,6 +51,9 @@ type Block struct {
 	Ports []int    // the port of each reverse_proxy line, in file order
 	Start int      // line number (from 1) of the start marker
 	End   int      // line number of the end marker
+	// Maintenance: the block is in maintenance mode; the fields above then
+	// describe the live block kept in its comments.
+	Maintenance bool
 }
 
 // Parse reads the slot block of caddyfile. With ErrDrift the returned Block
@@ -60,7 +65,7 @@ func Parse(caddyfile []byte) (Block, error) {
 	if err != nil {
 		return Block{}, err
 	}
-	b := Block{Start: s.start, End: s.end, Port: s.upstreams[0].port}
+	b := Block{Start: s.start, End: s.end, Port: s.upstreams[0].port, Maintenance: s.maintenance}
 	for _, u := range s.upstreams {
 		b.Ports = append(b.Ports, u.port)
 	}
@@ -99,7 +104,8 @@ func SlotForPort(ports map[ops.Slot]int, port int) (ops.Slot, bool) {
 // host as written) and sets every X-Togather-Slot header of the block to
 // slot. Every other byte of caddyfile is kept, so rewriting twice changes
 // nothing more. A drifted block is rewritten into agreement; missing markers
-// or an upstream that cannot be switched are errors.
+// or an upstream that cannot be switched are errors, and so is a block in
+// maintenance mode (ErrMaintenance).
 func Rewrite(caddyfile []byte, slot ops.Slot, port int) ([]byte, error) {
 	if !slot.Valid() {
 		return nil, fmt.Errorf("rewrite: unknown slot %q", slot)
@@ -110,6 +116,10 @@ func Rewrite(caddyfile []byte, slot ops.Slot, port int) ([]byte, error) {
 	s, err := scan(caddyfile)
 	if err != nil {
 		return nil, err
+	}
+	if s.maintenance {
+		return nil, fmt.Errorf("%w: the live block (lines %d-%d) is kept as comments; end maintenance mode before switching slots",
+			ErrMaintenance, s.start, s.end)
 	}
 	var edits []edit
 	for _, u := range s.upstreams {
@@ -155,21 +165,31 @@ type header struct {
 
 // block is the raw content of the slot block.
 type block struct {
-	start, end int // marker line numbers
-	upstreams  []upstream
-	headers    []header
+	start, end  int // marker line numbers
+	upstreams   []upstream
+	headers     []header
+	maintenance bool  // the block holds saved lines: it is in maintenance mode
+	saved       []int // line numbers of the saved lines, in order
 }
 
 // scan finds the slot block and its upstream and header lines. It fails with
-// ErrMarkers or ErrUpstream; it leaves consistency checks to Parse.
+// ErrMarkers or ErrUpstream; it leaves consistency checks to Parse. In
+// maintenance mode the upstream and header lines are read from the saved
+// lines; the other lines of the block, the maintenance handler, are read as
+// Caddy reads them, so that no line of its page counts.
 func scan(src []byte) (block, error) {
 	var b block
+	var page lexer // Caddy's lexer over the maintenance handler
 	offset := 0
 	for n, raw := range bytes.SplitAfter(src, []byte("\n")) {
 		// The line without its end, so that no token runs over it.
 		line := strings.TrimSuffix(strings.TrimSuffix(string(raw), "\n"), "\r")
 		lineNo, lineStart := n+1, offset
 		offset += len(raw)
+		if b.maintenance && b.end == 0 && page.inQuotes() {
+			page.feed(string(raw)) // a line of the page: nothing in it counts
+			continue
+		}
 		switch markerOf(line) {
 		case StartMarker:
 			if b.start != 0 {
@@ -191,6 +211,15 @@ func scan(src []byte) (block, error) {
 			continue
 		}
 		if b.start == 0 || b.end != 0 {
+			continue
+		}
+		if content, ok := uncomment(line); ok {
+			b.maintenance = true
+			b.saved = append(b.saved, lineNo)
+			lineStart += len(line) - len(content) // the prefix sits between indent and tokens
+			line = content
+		} else if b.maintenance {
+			page.feed(string(raw))
 			continue
 		}
 		toks := tokens(line)

@@ -341,11 +341,13 @@ func TestRewriteErrors(t *testing.T) {
 
 // FuzzParse checks that Parse never panics and classifies every error, and
 // that whatever Parse accepts, or finds drifted, Rewrite turns into a block
-// that parses to the new port and slot, touching nothing outside it.
+// that parses to the new port and slot, touching nothing outside it (or, in
+// maintenance mode, refuses with ErrMaintenance).
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{production, productionGreen, staging, site("\treverse_proxy localhost:8081"),
 		site("\treverse_proxy localhost:8081 localhost:1"), site("\treverse_proxy /x http://127.0.0.1:1 {", "\t\theader_down X-Togather-Slot `blue", "\t}"),
-		"# BLUE_GREEN_SLOT_END\n# BLUE_GREEN_SLOT_START\n", site("\theader_down X-Togather-Slot \"a\\\"b\""), "\r\n#BLUE_GREEN_SLOT_START\r\n"} {
+		"# BLUE_GREEN_SLOT_END\n# BLUE_GREEN_SLOT_START\n", site("\theader_down X-Togather-Slot \"a\\\"b\""), "\r\n#BLUE_GREEN_SLOT_START\r\n",
+		site("\t# togather-maintenance: reverse_proxy localhost:8081", "\trespond * `# BLUE_GREEN_SLOT_END", "` 503")} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
@@ -355,6 +357,12 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse error of no known kind: %v", err)
 		}
 		out, rerr := caddy.Rewrite(in, ops.Green, 8082)
+		if b.Maintenance {
+			if !errors.Is(rerr, caddy.ErrMaintenance) {
+				t.Fatalf("Rewrite in maintenance mode = %v, want ErrMaintenance", rerr)
+			}
+			return
+		}
 		if structural {
 			if rerr == nil {
 				t.Fatalf("Parse failed with %v but Rewrite succeeded", err)
