@@ -71,6 +71,14 @@ func (b *Bot) HandleAlert(ctx context.Context, a incidents.Alert) error {
 	if err != nil {
 		return fmt.Errorf("record alert %s: %w", a.Key, err)
 	}
+	if w, phase, ok := b.windowPhase(ctx, a.Env); ok {
+		if err := b.maint.RecordWindowAlert(ctx, w.ID, phase, a, now); err != nil {
+			b.log.Warn().Err(err).Str("window", w.Name()).Msg("recording an alert against a maintenance window failed")
+		}
+		if phase == phaseWindow {
+			return nil // muted: summed up when the window ends
+		}
+	}
 	if existed && now.Before(prev.SilencedUntil) {
 		return nil
 	}

@@ -32,8 +32,13 @@ type Options struct {
 	Secrets      SecretStore
 	// SecretPolicy is how often each secret, by NAME, must be rotated.
 	SecretPolicy map[string]time.Duration
-	Logger       zerolog.Logger
-	Now          func() time.Time
+	Maintenance  MaintenanceStore
+	// Sizes remember the databases' sizes for the weekly report.
+	Sizes DBSizeStore
+	// MaintenanceRules are the team's rules for maintenance windows.
+	MaintenanceRules ops.MaintenanceRules
+	Logger           zerolog.Logger
+	Now              func() time.Time
 }
 
 // handler runs one parsed, authorised command.
@@ -60,6 +65,9 @@ type Bot struct {
 	incidentPolicy IncidentPolicy
 	secrets        SecretStore
 	secretPolicy   map[string]time.Duration
+	maint          MaintenanceStore
+	sizes          DBSizeStore
+	maintRules     ops.MaintenanceRules
 	log            zerolog.Logger
 	now            func() time.Time
 }
@@ -74,7 +82,8 @@ func New(o Options) *Bot {
 	}
 	b := &Bot{envs: o.Environments, authz: o.Authorizer, audit: o.Auditor, status: o.Status, envOps: o.Envs, ops: o.Ops,
 		locks: o.Locks, channels: o.Channels, approval: o.Approvals, alerts: o.Alerts, incidents: o.Incidents, incidentPolicy: o.Incident,
-		secrets: o.Secrets, secretPolicy: o.SecretPolicy, log: o.Logger, now: o.Now}
+		secrets: o.Secrets, secretPolicy: o.SecretPolicy, maint: o.Maintenance, sizes: o.Sizes, maintRules: o.MaintenanceRules.WithDefaults(),
+		log: o.Logger, now: o.Now}
 	b.handlers = b.routes()
 	return b
 }
@@ -110,11 +119,7 @@ func (b *Bot) HandleCommand(ctx context.Context, req Request, rw Responder) erro
 	if !allowed {
 		return rw.Reply(ctx, Textf(":no_entry: "+why))
 	}
-	h, ok := b.handlers[cmd.Name]
-	if !ok {
-		return rw.Reply(ctx, Textf(fmt.Sprintf(":construction: `%s` is understood but not available yet in this version of the bot. Until it ships, use the terminal or Togather's scripts.", perm)))
-	}
-	return h(ctx, req, cmd, rw)
+	return b.handlers[cmd.Name](ctx, req, cmd, rw)
 }
 
 func (b *Bot) record(ctx context.Context, req Request, perm, env string, allowed bool, why string) error {

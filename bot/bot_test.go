@@ -100,7 +100,7 @@ func TestHandleCommand(t *testing.T) {
 		{"stranger refused", "UMALLORY", "status staging", []string{"not allowed to run status in staging"}, bot.Denied},
 		{"unknown command suggests", "UALICE", "stauts staging", []string{`Did you mean "status"?`}, ""},
 		{"unknown environment suggests", "UALICE", "status stagin", []string{`Did you mean "staging"?`}, ""},
-		{"later commands say so", "UALICE", "maintenance list", []string{"not available yet"}, bot.Allowed},
+		{"a command without its store says so", "UALICE", "maintenance list", []string{"not kept on this bot"}, bot.Allowed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -21,9 +21,10 @@ const (
 )
 
 // handleDB runs the db actions. connections, slow, size and unused-indexes
-// read the application database and answer at once; analyze and vacuum run
-// at once where the environment needs no approval.
-func (b *Bot) handleDB(ctx context.Context, _ Request, cmd Command, rw Responder) error {
+// read the application database and answer at once; analyze, vacuum and
+// reindex run at once where the environment needs no approval, and after
+// it where it does.
+func (b *Bot) handleDB(ctx context.Context, req Request, cmd Command, rw Responder) error {
 	db, ok := b.envOps.Database(cmd.Env)
 	if !ok {
 		return rw.Reply(ctx, Textf(fmt.Sprintf(":x: The database of %s is not set up in the bot's configuration.", cmd.Env)))
@@ -53,33 +54,127 @@ func (b *Bot) handleDB(ctx context.Context, _ Request, cmd Command, rw Responder
 			return failReply(ctx, rw, "read the index usage of "+cmd.Env, dbNext, err)
 		}
 		return rw.Reply(ctx, renderUnused(cmd.Env, list))
-	case "analyze", "vacuum":
-		return b.dbMaintenance(ctx, db, cmd, rw)
+	case "analyze", "vacuum", "reindex":
+		return b.dbMaintenance(ctx, req, db, cmd, rw)
 	}
 	return rw.Reply(ctx, Textf(fmt.Sprintf("`db %s` is not handled here.", cmd.Sub)))
 }
 
-// dbMaintenance runs ANALYZE or VACUUM (ANALYZE) and reports how long it
-// took. VACUUM FULL, and any maintenance of an environment that requires
-// approval, is refused until maintenance windows and approvals for it exist.
-func (b *Bot) dbMaintenance(ctx context.Context, db ops.DatabaseInspector, cmd Command, rw Responder) error {
+// dbMaintenance runs ANALYZE, VACUUM or REINDEX. VACUUM FULL and REINDEX
+// lock tables, so they run only inside a maintenance window of the
+// environment; an environment whose deploys need approval needs it for
+// maintenance too, and the request waits in the deploys channel.
+func (b *Bot) dbMaintenance(ctx context.Context, req Request, db ops.DatabaseInspector, cmd Command, rw Responder) error {
+	action := cmd.Sub
 	if cmd.Bool("full") {
-		return rw.Reply(ctx, Textf(fmt.Sprintf(":no_entry: VACUUM FULL locks every table; it is allowed only inside a maintenance window of %s, which arrive with the maintenance commands. "+
-			"`/togather db %s vacuum` without --full takes no exclusive lock.", cmd.Env, cmd.Env)))
+		action = dbVacuumFull
+	}
+	st := dbStatements[action]
+	if st.locks {
+		if _, in := b.inMaintenance(ctx, cmd.Env); !in {
+			return rw.Reply(ctx, Textf(fmt.Sprintf(":no_entry: %s locks tables, so it runs only inside a maintenance window of %s, and none is in progress. "+
+				"Schedule one with `/togather maintenance schedule %s <start> <duration> <description>`.", st.sql, cmd.Env, cmd.Env)))
+		}
 	}
 	if p, ok := b.envOps.Policy(cmd.Env); !ok || p.RequireApproval {
-		return rw.Reply(ctx, Textf(fmt.Sprintf(":no_entry: `db %s` on %s needs approval: ask in <#%s> — approval for db maintenance is planned.", cmd.Sub, cmd.Env, b.channels.Deploys)))
+		return b.requestDB(ctx, req, cmd.Env, action, max(p.Approvals, 1), rw)
 	}
-	stmt, run := "ANALYZE", db.Analyze
-	if cmd.Sub == "vacuum" {
-		stmt, run = "VACUUM (ANALYZE)", func(c context.Context) error { return db.Vacuum(c, false) }
+	_ = rw.Reply(ctx, Textf(fmt.Sprintf(":broom: Running %s on %s…", st.sql, cmd.Env)))
+	took, err := b.runStatement(ctx, db, cmd.Env, action)
+	if err != nil {
+		return failReply(ctx, rw, "run "+st.sql+" on "+cmd.Env, dbNext, err)
 	}
-	_ = rw.Reply(ctx, Textf(fmt.Sprintf(":broom: Running %s on %s…", stmt, cmd.Env)))
+	return replyDetached(ctx, rw, Textf(fmt.Sprintf(":white_check_mark: %s on %s finished in %s.", st.sql, cmd.Env, fmtElapsed(took))))
+}
+
+// The db maintenance actions, and what each runs.
+const dbVacuumFull = "vacuum-full"
+
+var dbStatements = map[string]struct {
+	sql   string
+	locks bool // takes exclusive locks: only inside a maintenance window
+}{
+	"analyze":    {sql: "ANALYZE"},
+	"vacuum":     {sql: "VACUUM (ANALYZE)"},
+	dbVacuumFull: {sql: "VACUUM (FULL, ANALYZE)", locks: true},
+	"reindex":    {sql: "REINDEX DATABASE", locks: true},
+}
+
+// runStatement runs one maintenance action and says how long it took. One
+// that locks tables is checked against the maintenance windows again: an
+// approval may come after the window ended.
+func (b *Bot) runStatement(ctx context.Context, db ops.DatabaseInspector, env, action string) (time.Duration, error) {
+	st := dbStatements[action]
+	if _, in := b.inMaintenance(ctx, env); st.locks && !in {
+		return 0, fmt.Errorf("%s runs only inside a maintenance window of %s, and none is in progress now", st.sql, env)
+	}
 	start := b.now()
-	if err := run(ctx); err != nil {
-		return failReply(ctx, rw, "run "+stmt+" on "+cmd.Env, dbNext, err)
+	var err error
+	switch action {
+	case "analyze":
+		err = db.Analyze(ctx)
+	case "vacuum", dbVacuumFull:
+		err = db.Vacuum(ctx, action == dbVacuumFull)
+	case "reindex":
+		err = db.Reindex(ctx)
+	default:
+		err = fmt.Errorf("unknown database action %q", action)
 	}
-	return replyDetached(ctx, rw, Textf(fmt.Sprintf(":white_check_mark: %s on %s finished in %s.", stmt, cmd.Env, fmtElapsed(b.now().Sub(start)))))
+	return b.now().Sub(start), err
+}
+
+// requestDB posts a request for database maintenance with approval buttons.
+func (b *Bot) requestDB(ctx context.Context, req Request, env, action string, needed int, rw Responder) error {
+	now := b.now()
+	st := dbStatements[action]
+	op := ops.Operation{ID: ops.NewOpID(ops.KindDB, now), Kind: ops.KindDB, Env: env, Requester: req.User,
+		State: ops.StepRequested, CreatedAt: now, UpdatedAt: now,
+		Chat: map[string]string{chatChannel: b.channels.Deploys, chatNeeded: fmt.Sprint(needed), chatTarget: action,
+			chatExpires: now.Add(b.approval.TTL).UTC().Format(time.RFC3339)}}
+	text := fmt.Sprintf(":broom: <@%s> asks to run `%s` on *%s*'s database.", req.User, st.sql, env)
+	if st.locks {
+		text += " It locks tables while it runs; a maintenance window is in progress."
+	}
+	msg := Message{Text: text, Blocks: []Block{Section{Text: text},
+		Context{Text: fmt.Sprintf("Needs %d approval(s) from someone other than <@%s>.", needed, req.User)},
+		Actions{ID: "approval", Buttons: []Button{{ActionID: actApprove, Label: "Approve", Value: op.ID, Style: Primary}, {ActionID: actReject, Label: "Reject", Value: op.ID, Style: Danger}}}}}
+	if err := b.postRequest(ctx, &op, msg); err != nil {
+		_ = rw.Reply(ctx, Textf(":x: The request could not be posted: "+err.Error()))
+		return err
+	}
+	return rw.Reply(ctx, Textf(fmt.Sprintf(":hourglass: %s on %s needs approval: waiting in <#%s>.", st.sql, env, b.channels.Deploys)))
+}
+
+// runDB runs approved database maintenance, journaling its start and end;
+// a crash in between leaves it for recovery to end as interrupted (the
+// statements are transactional: nothing is half done).
+func (b *Bot) runDB(ctx context.Context, op ops.Operation) (ops.Operation, error) {
+	action := op.Chat[chatTarget]
+	st := dbStatements[action]
+	db, ok := b.envOps.Database(op.Env)
+	if !ok {
+		return ops.Operation{}, fmt.Errorf("the database of %s is not configured", op.Env)
+	}
+	id := op.ID
+	op, moved, err := b.ops.Transition(ctx, id, []ops.Step{ops.StepApproved}, ops.StepLocked, b.note("running "+st.sql))
+	switch {
+	case err != nil:
+		return ops.Operation{}, fmt.Errorf("start %s: %w", id, err)
+	case !moved:
+		return ops.Operation{}, fmt.Errorf("start %s: it is %s, no longer approved", id, op.State)
+	}
+	took, runErr := b.runStatement(ctx, db, op.Env, action)
+	end, detail := ops.StepDone, fmt.Sprintf("%s finished in %s", st.sql, fmtElapsed(took))
+	if runErr != nil {
+		end, detail = ops.StepFailed, fmt.Sprintf("%s failed: %v", st.sql, runErr)
+	}
+	done, _, err := b.ops.Transition(context.WithoutCancel(ctx), op.ID, []ops.Step{ops.StepLocked}, end,
+		ops.JournalEntry{At: b.now(), Step: end, Phase: ops.PhaseEnd, Detail: detail})
+	if err != nil {
+		return ops.Operation{}, fmt.Errorf("record the end of %s: %w", op.ID, err)
+	}
+	b.finishMessage(ctx, done)
+	return done, runErr
 }
 
 // fmtElapsed is fmtSpan, with milliseconds under a second.

@@ -41,7 +41,11 @@ func (d *dbFake) Size(context.Context) (ops.DBSize, error) { return d.size, d.er
 
 func (d *dbFake) UnusedIndexes(context.Context) ([]ops.IndexUse, error) { return d.unused, d.err }
 
+func (d *dbFake) Report(context.Context) (ops.DBReport, error) { return ops.DBReport{}, d.err }
+
 func (d *dbFake) Analyze(context.Context) error { return d.maintain("analyze") }
+
+func (d *dbFake) Reindex(context.Context) error { return d.maintain("reindex") }
 
 func (d *dbFake) Vacuum(_ context.Context, full bool) error {
 	if full {
@@ -181,11 +185,10 @@ func TestDBMaintenance(t *testing.T) {
 	}{
 		{"analyze on staging", "db staging analyze", 42 * time.Second, []string{"analyze"}, []string{"ANALYZE on staging finished in 42s"}},
 		{"vacuum on staging", "db staging vacuum", 250 * time.Millisecond, []string{"vacuum"}, []string{"VACUUM (ANALYZE) on staging finished in 250ms"}},
-		{"vacuum on production needs approval", "db production vacuum", 0, nil,
-			[]string{"`db vacuum` on production needs approval: ask in <#CDEPLOYS>", "approval for db maintenance is planned"}},
-		{"analyze on production needs approval", "db production analyze", 0, nil, []string{"`db analyze` on production needs approval"}},
-		{"vacuum full is refused", "db staging vacuum --full", 0, nil,
-			[]string{"VACUUM FULL locks every table", "only inside a maintenance window of staging", "arrive with the maintenance commands"}},
+		{"vacuum full is refused outside a window", "db staging vacuum --full", 0, nil,
+			[]string{"VACUUM (FULL, ANALYZE) locks tables", "only inside a maintenance window of staging", "/togather maintenance schedule staging"}},
+		{"reindex is refused outside a window", "db production reindex", 0, nil,
+			[]string{"REINDEX DATABASE locks tables", "only inside a maintenance window of production"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

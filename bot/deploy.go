@@ -143,6 +143,8 @@ func (b *Bot) runDeploy(ctx context.Context, op ops.Operation) {
 		done, err = b.envOps.Rollback(ctx, op.Env, ops.RollbackRequest{Requester: op.Requester, Reason: op.Reason, OpID: op.ID, RestoreSnapshot: op.Chat[chatRestore] == "true"})
 	case ops.KindRestore:
 		done, err = b.runRestore(ctx, op)
+	case ops.KindDB:
+		done, err = b.runDB(ctx, op)
 	}
 	if err != nil {
 		b.log.Warn().Err(err).Str("op", op.ID).Msg("operation failed")
@@ -224,6 +226,8 @@ func (b *Bot) HandleAction(ctx context.Context, req Request, rw Responder) error
 		return b.handleAlertAction(ctx, req, rw)
 	case actIncUpdate, actIncResolve, actIncSnooze, actIncDiag, formIncUpdate:
 		return b.handleIncidentAction(ctx, req, rw)
+	case actMaintConfirm, actMaintDiscard:
+		return b.confirmWindow(ctx, req, rw)
 	}
 	return rw.Reply(ctx, Textf(":information_source: This button is no longer active. Run the command again to get a fresh one."))
 }
@@ -416,6 +420,8 @@ func title(op ops.Operation) string {
 		return fmt.Sprintf("rollback of %s to %s", op.Env, op.Version)
 	case ops.KindRestore:
 		return fmt.Sprintf("restore of %s from %s", op.Env, op.Snapshot)
+	case ops.KindDB:
+		return fmt.Sprintf("%s on %s's database", dbStatements[op.Chat[chatTarget]].sql, op.Env)
 	}
 	return fmt.Sprintf("%s on %s", op.Kind, op.Env)
 }

@@ -3,13 +3,12 @@ package bot
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 )
 
 // help lists the commands the caller may run, or the usage of one command.
 func (b *Bot) help(ctx context.Context, user string, cmd Command) Message {
-	var lines, coming []string
+	var lines []string
 	topic := strings.Join(cmd.Args, " ")
 	for _, c := range Commands() {
 		if topic != "" && c.Name != topic {
@@ -18,21 +17,10 @@ func (b *Bot) help(ctx context.Context, user string, cmd Command) Message {
 		if c.Permission == "help" || !b.authz.Permitted(ctx, user, c.Permission) {
 			continue
 		}
-		if !b.available(c.Name) {
-			if !slices.Contains(coming, c.Name) {
-				coming = append(coming, c.Name)
-			}
-			continue
-		}
 		lines = append(lines, fmt.Sprintf("`/togather %s`\n      %s", c.Usage, c.Summary))
 	}
 	note := "Environments: " + strings.Join(b.envs, ", ") + " · `/togather help <command>` shows how to use one."
-	if len(coming) > 0 {
-		note += " · Understood but not available yet: " + strings.Join(coming, ", ") + "."
-	}
 	switch {
-	case len(lines) == 0 && len(coming) > 0 && topic != "":
-		return Textf(fmt.Sprintf("`%s` is understood but not available yet in this version of the bot.", topic))
 	case len(lines) == 0 && topic != "":
 		return Textf(fmt.Sprintf("You may not run `%s`, or it does not exist. `/togather help` lists what you can run.", topic))
 	case len(lines) == 0:
@@ -48,16 +36,6 @@ func (b *Bot) help(ctx context.Context, user string, cmd Command) Message {
 	}
 	blocks = append(blocks, Context{Text: note})
 	return Message{Text: title, Blocks: blocks}
-}
-
-// available reports whether the command word has a handler in this version.
-func (b *Bot) available(name string) bool {
-	for n := range b.handlers {
-		if n.String() == name {
-			return true
-		}
-	}
-	return false
 }
 
 // pack joins lines into chunks of at most limit characters, so a long list

@@ -30,7 +30,7 @@ const (
 	sevUsage       = `incident sev <id> <sev1|sev2|sev3>`
 	noteUsage      = `incident note <id> <text…>`
 	reportUsage    = `incident report <id>`
-	scheduleUsage  = `maintenance schedule <env> <start> <duration> <description…> [--mode <mode>]`
+	scheduleUsage  = `maintenance schedule <env> <start> <duration> <description…> [--mode <mode>] [--confirm]`
 	cancelUsage    = `maintenance cancel <id>`
 	rotatedUsage   = `secrets rotated <env> <NAME>`
 	analyzeUsage   = `db <env> analyze`
@@ -60,6 +60,7 @@ var (
 		`db <env> unused-indexes`,
 		`db <env> analyze`,
 		`db <env> vacuum [--full]`,
+		`db <env> reindex`,
 	}
 )
 
@@ -272,7 +273,7 @@ var parseCases = []parseCase{
 	{in: "db production vacuum --full", want: &bot.Command{Name: bot.NameDB, Sub: "vacuum", Env: "production", Flags: map[string]string{"full": "true"}}},
 	{in: "db --full production vacuum", want: &bot.Command{Name: bot.NameDB, Sub: "vacuum", Env: "production", Flags: map[string]string{"full": "true"}}},
 	{in: "db production analyze --full", reply: withUsage("db analyze does not take --full", analyzeUsage)},
-	{in: "db production", reply: withUsage("db needs an action: connections, slow, size, unused-indexes, analyze, vacuum", dbUsage...)},
+	{in: "db production", reply: withUsage("db needs an action: connections, slow, size, unused-indexes, analyze, vacuum, reindex", dbUsage...)},
 	{in: "db production vacum", reply: withUsage(`unknown db action "vacum". Did you mean "vacuum"?`, dbUsage...)},
 	{in: "db prod size", reply: withUsage(`unknown environment "prod". Did you mean "production"?`, dbUsage...)},
 	{in: "db", reply: withUsage("db needs an environment: development, staging, production", dbUsage...)},

@@ -26,6 +26,9 @@ type Environments interface {
 	// Database inspects and maintains the environment's application
 	// database; false for an unknown environment.
 	Database(env string) (ops.DatabaseInspector, bool)
+	// Maintenance switches the environment's proxy to a maintenance page
+	// and back; false when it cannot.
+	Maintenance(env string) (MaintenancePage, bool)
 	// Diagnostics gathers what an investigation starts from: the live
 	// slot's /health answer, the last log lines of its container and the
 	// deployment state, with secrets redacted.
@@ -68,6 +71,7 @@ type Channels struct {
 	AlertsWarning  string
 	AlertsCritical string
 	Incidents      string
+	Announcements  string // maintenance announcements; the deploys channel when empty
 	OncallGroup    string // user-group ID paged on critical alerts and SEV1
 }
 

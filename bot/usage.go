@@ -218,7 +218,7 @@ var grammar = []commandSpec{
 			summary: "Show the report of an incident"},
 	}},
 	{name: NameMaintenance, subNoun: "subcommand", subs: []subSpec{
-		{sub: "schedule", args: []arg{envArg, startArg, durationArg, descriptionArg}, flags: []string{"mode"},
+		{sub: "schedule", args: []arg{envArg, startArg, durationArg, descriptionArg}, flags: []string{"mode", "confirm"},
 			summary: "Schedule a maintenance window"},
 		{sub: "list",
 			summary: "List the maintenance windows"},
@@ -239,7 +239,8 @@ var grammar = []commandSpec{
 		{sub: "size", summary: "Show the database and table sizes"},
 		{sub: "unused-indexes", summary: "List the indexes that are never used"},
 		{sub: "analyze", summary: "Run ANALYZE to refresh the planner statistics"},
-		{sub: "vacuum", flags: []string{"full"}, summary: "Run VACUUM (--full for VACUUM FULL, which locks tables)"},
+		{sub: "vacuum", flags: []string{"full"}, summary: "Run VACUUM (--full for VACUUM FULL, which locks tables: only in a maintenance window)"},
+		{sub: "reindex", summary: "Rebuild every index (blocks writes: only in a maintenance window)"},
 	}},
 }
 

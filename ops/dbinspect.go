@@ -28,7 +28,26 @@ type DatabaseInspector interface {
 	// Vacuum reclaims dead rows and refreshes statistics; full rewrites
 	// every table, holding an exclusive lock on each while it does.
 	Vacuum(ctx context.Context, full bool) error
+	// Reindex rebuilds every index, blocking writes to each table while it
+	// does.
+	Reindex(ctx context.Context) error
+	// Report reads the weekly health report of the database.
+	Report(ctx context.Context) (DBReport, error)
 }
+
+// DBReport is the weekly health report of a database.
+type DBReport struct {
+	Bytes          int64
+	Connections    int // client connections now
+	MaxConnections int
+	LongQueries    []SlowQuery // running longer than SlowQueryThreshold
+	UnusedIndexes  []IndexUse
+	Autovacuum     bool        // the server's autovacuum setting
+	DeadTables     []TableSize // every table whose dead-tuple ratio is over DeadTupleRatioMax, worst first
+}
+
+// DeadTupleRatioMax is the share of dead rows over which a table is reported.
+const DeadTupleRatioMax = 0.10
 
 // ConnState is how many connections are in one state (active, idle,
 // idle in transaction, ...).

@@ -89,7 +89,7 @@ type DeployRequest struct {
 func NewOpID(kind Kind, now time.Time) string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	prefix := map[Kind]string{KindDeploy: "dep", KindRollback: "rbk", KindSnapshot: "snp", KindRestore: "rst"}[kind]
+	prefix := map[Kind]string{KindDeploy: "dep", KindRollback: "rbk", KindSnapshot: "snp", KindRestore: "rst", KindDB: "dbm"}[kind]
 	return fmt.Sprintf("%s_%x_%s", prefix, now.UnixNano(), hex.EncodeToString(b[:]))
 }
 

@@ -16,6 +16,7 @@ const (
 	KindRollback Kind = "rollback"
 	KindSnapshot Kind = "snapshot"
 	KindRestore  Kind = "restore"
+	KindDB       Kind = "db" // database maintenance: ANALYZE, VACUUM, REINDEX
 )
 
 // Step is a state of an operation's journal (DESIGN.md §4). The steps up to

@@ -39,18 +39,20 @@ type subcommand struct {
 
 func subcommands() map[string]subcommand {
 	return map[string]subcommand{
-		"serve":     {"connect to Slack over Socket Mode and serve commands", runServe},
-		"console":   {"try the bot locally against an in-process fake Slack", runConsole},
-		"migrate":   {"apply or roll back the bot's own store schema (up|down|version)", runMigrate},
-		"config":    {"validate the configuration (config check)", runConfig},
-		"status":    {"show an environment's live slot, containers and health", runStatus},
-		"preflight": {"run the pre-flight checks of a version", runPreflight},
-		"deploy":    {"blue/green deploy a version (pre-flight first; --dry-run only checks)", runDeploy},
-		"rollback":  {"switch traffic back to the previous slot", runRollback},
-		"snapshot":  {"create, list, restore, prune or verify database snapshots", runSnapshot},
-		"reconcile": {"recover interrupted operations and report drift", runReconcile},
-		"history":   {"list an environment's recent operations", runHistory},
-		"bake":      {"watch a finished deploy and stop the previous slot after the bake window", runBake},
+		"serve":       {"connect to Slack over Socket Mode and serve commands", runServe},
+		"console":     {"try the bot locally against an in-process fake Slack", runConsole},
+		"migrate":     {"apply or roll back the bot's own store schema (up|down|version)", runMigrate},
+		"config":      {"validate the configuration (config check)", runConfig},
+		"status":      {"show an environment's live slot, containers and health", runStatus},
+		"preflight":   {"run the pre-flight checks of a version", runPreflight},
+		"deploy":      {"blue/green deploy a version (pre-flight first; --dry-run only checks)", runDeploy},
+		"rollback":    {"switch traffic back to the previous slot", runRollback},
+		"snapshot":    {"create, list, restore, prune or verify database snapshots", runSnapshot},
+		"reconcile":   {"recover interrupted operations and report drift", runReconcile},
+		"history":     {"list an environment's recent operations", runHistory},
+		"bake":        {"watch a finished deploy and stop the previous slot after the bake window", runBake},
+		"maintenance": {"schedule, list, cancel, start or end maintenance windows (as in Slack)", viaBot(bot.NameMaintenance)},
+		"db":          {"inspect or maintain an app database: connections, slow, size, analyze, vacuum… (as in Slack)", viaBot(bot.NameDB)},
 		"version": {"print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 			_, err := fmt.Fprintln(stdout, "togather-chatops", version)
 			return err

@@ -47,6 +47,7 @@ type App struct {
 	bot      *bot.Bot
 	listener net.Listener
 	ready    atomic.Bool
+	now      func() time.Time
 }
 
 // New migrates the store, opens it and wires every part. Close releases what
@@ -55,7 +56,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	a = &App{cfg: cfg, log: o.Logger, registry: prometheus.NewRegistry()}
+	a = &App{cfg: cfg, log: o.Logger, registry: prometheus.NewRegistry(), now: o.Now}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -82,30 +83,8 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := bslack.NewMetrics(a.registry)
 
-	var roles []bot.Role
-	for _, r := range cfg.Roles {
-		roles = append(roles, bot.Role{Name: r.Name, Users: r.Users, Groups: r.Groups, Commands: r.Commands, Environments: r.Environments})
-	}
 	groups := &lateGroups{}
-	b = bot.New(bot.Options{
-		Environments: cfg.EnvironmentNames(),
-		Authorizer:   bot.NewAuthorizer(roles, groups, groupCacheTTL, o.Now),
-		Auditor:      a.store,
-		Status:       a.ops,
-		Envs:         chatEnvironments{a.ops},
-		Ops:          chatOperations{a.store},
-		Locks:        a.store.Locks(),
-		Channels: bot.Channels{Deploys: cfg.Channels.Deploys, AlertsWarning: cfg.Channels.AlertsWarning, AlertsCritical: cfg.Channels.AlertsCritical,
-			Incidents: cfg.Channels.Incidents, OncallGroup: cfg.Slack.OncallGroup},
-		Approvals:    bot.Approvals{TTL: cfg.Policy.ApprovalTTL},
-		Alerts:       a.store,
-		Incidents:    a.store,
-		Incident:     incidentPolicy(cfg),
-		Secrets:      a.store,
-		SecretPolicy: cfg.SecretRotation,
-		Logger:       o.Logger,
-		Now:          o.Now,
-	})
+	b = newBot(cfg, a.store, a.ops, roles(cfg), groups, o)
 	a.bot = b
 	a.adapter = bslack.New(bslack.Options{
 		AppToken:       cfg.Secrets.SlackAppToken,
@@ -127,6 +106,41 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 		return nil, fmt.Errorf("listen for /metrics on %s: %w", cfg.HTTP.Listen, err)
 	}
 	return a, nil
+}
+
+// roles are the configured roles.
+func roles(cfg *config.Config) []bot.Role {
+	var list []bot.Role
+	for _, r := range cfg.Roles {
+		list = append(list, bot.Role{Name: r.Name, Users: r.Users, Groups: r.Groups, Commands: r.Commands, Environments: r.Environments})
+	}
+	return list
+}
+
+// newBot wires the chat core to the store and the environments.
+func newBot(cfg *config.Config, store *postgres.Store, o *Ops, roles []bot.Role, groups bot.GroupResolver, opts Options) *bot.Bot {
+	return bot.New(bot.Options{
+		Environments: cfg.EnvironmentNames(),
+		Authorizer:   bot.NewAuthorizer(roles, groups, groupCacheTTL, opts.Now),
+		Auditor:      store,
+		Status:       o,
+		Envs:         chatEnvironments{o},
+		Ops:          chatOperations{store},
+		Locks:        store.Locks(),
+		Channels: bot.Channels{Deploys: cfg.Channels.Deploys, AlertsWarning: cfg.Channels.AlertsWarning, AlertsCritical: cfg.Channels.AlertsCritical,
+			Incidents: cfg.Channels.Incidents, Announcements: cfg.Channels.Announcements, OncallGroup: cfg.Slack.OncallGroup},
+		Approvals:        bot.Approvals{TTL: cfg.Policy.ApprovalTTL},
+		Alerts:           store,
+		Incidents:        store,
+		Incident:         incidentPolicy(cfg),
+		Secrets:          store,
+		SecretPolicy:     cfg.SecretRotation,
+		Maintenance:      store,
+		Sizes:            store,
+		MaintenanceRules: maintenanceRules(cfg),
+		Logger:           opts.Logger,
+		Now:              opts.Now,
+	})
 }
 
 // lateGroups breaks the wiring cycle between the authorizer, which needs a

@@ -151,7 +151,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 	t.Run("help lists what the caller may run", func(t *testing.T) {
-		contains(t, h.ask(t, "UALICE", "help"), "status <env>", "deploy <env> <version>", "not available yet: maintenance.")
+		contains(t, h.ask(t, "UALICE", "help"), "status <env>", "deploy <env> <version>", "maintenance schedule <env> <start> <duration>")
 		m := h.ask(t, "UBOB", "help")
 		contains(t, m, "status <env>")
 		if strings.Contains(slackfake.Render(m), "deploy") {

@@ -21,7 +21,7 @@ const deploys = "CDEPLOYS"
 // chatRoles: alice deploys, bob approves and rolls back, carol may only
 // read the status.
 const chatRoles = `roles:
-  - {name: deployers, users: [UALICE], commands: [status, deploy, preflight, rollback, lock, unlock, unlock.force, locks, history, "snapshot.*", "incident.*"], environments: ["*"]}
+  - {name: deployers, users: [UALICE], commands: [status, deploy, preflight, rollback, lock, unlock, unlock.force, locks, history, "snapshot.*", "incident.*", "db.*"], environments: ["*"]}
   - {name: approvers, users: [UBOB], commands: [status, approve, rollback, lock], environments: ["*"]}
   - {name: readers, users: [UCAROL], commands: [status], environments: ["*"]}
 `
@@ -330,4 +330,36 @@ func TestChatRestoreNeedsApprovalAndRestores(t *testing.T) {
 		t.Errorf("events after the restore: %d (%v), want the 2 rows of the snapshot", n, err)
 	}
 	c.WantNoLock()
+}
+
+// TestChatDBMaintenanceNeedsApproval: on an environment whose deploys need
+// approval, VACUUM waits for an approver other than the requester, runs on
+// the real app database once approved, and is journaled as an operation.
+func TestChatDBMaintenanceNeedsApproval(t *testing.T) {
+	c := startChatWith(t, true, "")
+	ctx := context.Background()
+	db, err := pgx.Connect(ctx, c.AppDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(ctx)
+	if _, err := db.Exec(ctx, "CREATE TABLE churn (id int); INSERT INTO churn SELECT generate_series(1, 100)"); err != nil {
+		t.Fatal(err)
+	}
+
+	c.slash(t, "UALICE", "db staging vacuum")
+	c.waitMessage(t, slackfake.ForUser("UALICE"), slackfake.TextContains("needs approval"))
+	req := c.waitMessage(t, slackfake.InChannel(deploys), slackfake.HasButton("op.approve"), slackfake.TextContains("VACUUM (ANALYZE)"))
+	c.click(t, "UALICE", req, "op.approve")
+	c.waitMessage(t, slackfake.ForUser("UALICE"), slackfake.TextContains("someone else must approve"))
+	c.click(t, "UBOB", req, "op.approve")
+	c.waitEdit(t, req, "VACUUM (ANALYZE) on staging's database: done")
+	var vacuumed bool
+	if err := db.QueryRow(ctx, "SELECT last_vacuum IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'churn'").Scan(&vacuumed); err != nil || !vacuumed {
+		t.Errorf("churn vacuumed: %v (%v), want true", vacuumed, err)
+	}
+	hist, err := c.Store.History(ctx, "staging", 5)
+	if err != nil || len(hist) != 1 || hist[0].Kind != ops.KindDB || hist[0].State != ops.StepDone || hist[0].Requester != "UALICE" {
+		t.Errorf("history = %+v (%v), want one done db operation requested by UALICE", hist, err)
+	}
 }

@@ -15,8 +15,9 @@ import (
 const leaderKey int64 = 0x746f676174686572 // "togather"
 
 // keep runs on the leader replica until ctx ends: it recovers operations a
-// crash interrupted (once their lease has run out), then keeps every
-// finished deploy's bake and watch going, resuming them after a restart.
+// crash interrupted (once their lease has run out), keeps every finished
+// deploy's bake and watch going, resuming them after a restart, and runs
+// the reminders, maintenance windows, monitors and scheduled jobs.
 func (a *App) keep(ctx context.Context) {
 	release := a.awaitLeadership(ctx)
 	if release == nil {
@@ -37,10 +38,14 @@ func (a *App) keep(ctx context.Context) {
 			a.recoverEnv(ctx, eo)
 		}()
 	}
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		a.tick(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		a.schedule(ctx)
 	}()
 	engine := incidents.NewEngine(a.rules())
 	for _, name := range a.cfg.EnvironmentNames() {
@@ -153,6 +158,9 @@ func (a *App) tick(ctx context.Context) {
 		}
 		if err := a.bot.SecretsTick(ctx); err != nil && ctx.Err() == nil {
 			a.log.Warn().Err(err).Msg("secret rotation reminders failed")
+		}
+		if err := a.bot.MaintenanceTick(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn().Err(err).Msg("maintenance windows failed to move on")
 		}
 		select {
 		case <-ctx.Done():

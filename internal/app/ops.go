@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/togather-foundation/togather-chatops/bot"
 	"github.com/togather-foundation/togather-chatops/incidents/prometheus"
 	"github.com/togather-foundation/togather-chatops/internal/config"
 	"github.com/togather-foundation/togather-chatops/ops"
@@ -165,6 +166,15 @@ func window(cfg *config.Config) ops.Window {
 	return w
 }
 
+// maintenanceRules are the configured rules for maintenance windows.
+func maintenanceRules(cfg *config.Config) ops.MaintenanceRules {
+	m := cfg.Maintenance
+	bh := ops.Window{Days: m.BusinessHours.Weekdays(), Location: cfg.Location()}
+	bh.Start, bh.End, _ = m.BusinessHours.Bounds()
+	return ops.MaintenanceRules{BusinessHours: bh, MaxDuration: m.MaxDuration, AnnounceDays: m.AnnounceDays,
+		Watch: m.Watch, Location: cfg.Location()}
+}
+
 func stateFile(env config.Environment) ops.StateFile {
 	if env.StateFile == "" {
 		return nil
@@ -312,65 +322,70 @@ type lazyInspector struct{ db appDB }
 
 var _ ops.DatabaseInspector = lazyInspector{}
 
-func (l lazyInspector) get() (*pg.Inspector, error) {
+// inspect runs f on a pg.Inspector over the env file's current URL.
+func inspect[T any](l lazyInspector, f func(*pg.Inspector) (T, error)) (T, error) {
 	u, err := l.db.url()
 	if err != nil {
-		return nil, err
+		var zero T
+		return zero, err
 	}
-	return pg.NewInspector(u), nil
+	return f(pg.NewInspector(u))
 }
 
 func (l lazyInspector) Connections(ctx context.Context) ([]ops.ConnState, int, error) {
-	i, err := l.get()
-	if err != nil {
-		return nil, 0, err
+	type conns struct {
+		states []ops.ConnState
+		max    int
 	}
-	return i.Connections(ctx)
+	c, err := inspect(l, func(i *pg.Inspector) (conns, error) {
+		states, maxConns, err := i.Connections(ctx)
+		return conns{states, maxConns}, err
+	})
+	return c.states, c.max, err
 }
 
 func (l lazyInspector) Slow(ctx context.Context, over time.Duration) ([]ops.SlowQuery, error) {
-	i, err := l.get()
-	if err != nil {
-		return nil, err
-	}
-	return i.Slow(ctx, over)
+	return inspect(l, func(i *pg.Inspector) ([]ops.SlowQuery, error) { return i.Slow(ctx, over) })
 }
 
 func (l lazyInspector) Size(ctx context.Context) (ops.DBSize, error) {
-	i, err := l.get()
-	if err != nil {
-		return ops.DBSize{}, err
-	}
-	return i.Size(ctx)
+	return inspect(l, func(i *pg.Inspector) (ops.DBSize, error) { return i.Size(ctx) })
 }
 
 func (l lazyInspector) UnusedIndexes(ctx context.Context) ([]ops.IndexUse, error) {
-	i, err := l.get()
-	if err != nil {
-		return nil, err
-	}
-	return i.UnusedIndexes(ctx)
+	return inspect(l, func(i *pg.Inspector) ([]ops.IndexUse, error) { return i.UnusedIndexes(ctx) })
+}
+
+func (l lazyInspector) Report(ctx context.Context) (ops.DBReport, error) {
+	return inspect(l, func(i *pg.Inspector) (ops.DBReport, error) { return i.Report(ctx) })
 }
 
 func (l lazyInspector) Analyze(ctx context.Context) error {
-	i, err := l.get()
-	if err != nil {
-		return err
-	}
-	return i.Analyze(ctx)
+	_, err := inspect(l, func(i *pg.Inspector) (struct{}, error) { return struct{}{}, i.Analyze(ctx) })
+	return err
+}
+
+func (l lazyInspector) Reindex(ctx context.Context) error {
+	_, err := inspect(l, func(i *pg.Inspector) (struct{}, error) { return struct{}{}, i.Reindex(ctx) })
+	return err
 }
 
 func (l lazyInspector) Vacuum(ctx context.Context, full bool) error {
-	i, err := l.get()
-	if err != nil {
-		return err
-	}
-	return i.Vacuum(ctx, full)
+	_, err := inspect(l, func(i *pg.Inspector) (struct{}, error) { return struct{}{}, i.Vacuum(ctx, full) })
+	return err
 }
 
 // chatEnvironments gives the chat layer the operations of every
 // environment.
 type chatEnvironments struct{ o *Ops }
+
+func (c chatEnvironments) Maintenance(env string) (bot.MaintenancePage, bool) {
+	e, err := c.o.Env(env)
+	if err != nil || e.Proxy == nil {
+		return nil, false
+	}
+	return e.Proxy, true
+}
 
 func (c chatEnvironments) Policy(env string) (ops.Policy, bool) {
 	e, err := c.o.Env(env)

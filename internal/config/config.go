@@ -42,6 +42,8 @@ type Config struct {
 	// by variable NAME, must be rotated; the bot reminds in the deploys
 	// channel when one is due. It holds names, never values.
 	SecretRotation map[string]time.Duration `yaml:"secret_rotation"`
+	Maintenance    Maintenance              `yaml:"maintenance"`
+	Jobs           Jobs                     `yaml:"jobs"`
 
 	// Secrets come from the environment (LoadSecrets), never from the file.
 	Secrets Secrets `yaml:"-"`
@@ -209,6 +211,43 @@ type DeployWindow struct {
 	Outside string `yaml:"outside"`
 }
 
+// Hours are some weekdays between two wall-clock times in the config's time
+// zone.
+type Hours struct {
+	// Days are lower-case three-letter weekdays (mon … sun).
+	Days []string `yaml:"days"`
+	// Start and End are HH:MM; Start < End.
+	Start string `yaml:"start"`
+	End   string `yaml:"end"`
+}
+
+// Maintenance configures maintenance windows.
+type Maintenance struct {
+	// BusinessHours is when a window's start needs its owner's confirmation.
+	BusinessHours Hours `yaml:"business_hours"`
+	// MaxDuration is how long a window may last without confirmation.
+	MaxDuration time.Duration `yaml:"max_duration"`
+	// AnnounceDays are how many days before its start a window is
+	// announced again.
+	AnnounceDays []int `yaml:"announce_days"`
+	// Watch is how long the environment is watched after a window ends.
+	Watch time.Duration `yaml:"watch"`
+}
+
+// Jobs are the leader's scheduled jobs: standard five-field cron specs in
+// the config's time zone; an empty spec turns the job off.
+type Jobs struct {
+	// SnapshotPrune prunes every environment's snapshots past retention.
+	SnapshotPrune string `yaml:"snapshot_prune"`
+	// RestoreTest restores the newest snapshot of RestoreTestEnv (empty:
+	// production, when there is one) into a scratch database and compares
+	// per-table row counts.
+	RestoreTest    string `yaml:"restore_test"`
+	RestoreTestEnv string `yaml:"restore_test_env"`
+	// DBReport posts the database report of every environment.
+	DBReport string `yaml:"db_report"`
+}
+
 // Freeze is a period in which deploys need an override.
 type Freeze struct {
 	// From and To are YYYY-MM-DDTHH:MM in the config's time zone.
@@ -304,6 +343,16 @@ func (c *Config) applyDefaults(present map[string]bool) {
 	setDefault(d, "policy.deploy_window.end", &w.End, "14:00")
 	setDefault(d, "policy.deploy_window.outside", &w.Outside, "fail")
 	setDefault(d, "policy.approval_ttl", &c.Policy.ApprovalTTL, 30*time.Minute)
+	m := &c.Maintenance
+	setDefault(d, "maintenance.business_hours.days", &m.BusinessHours.Days, []string{"mon", "tue", "wed", "thu", "fri"})
+	setDefault(d, "maintenance.business_hours.start", &m.BusinessHours.Start, "09:00")
+	setDefault(d, "maintenance.business_hours.end", &m.BusinessHours.End, "17:00")
+	setDefault(d, "maintenance.max_duration", &m.MaxDuration, 4*time.Hour)
+	setDefault(d, "maintenance.announce_days", &m.AnnounceDays, []int{7, 3, 1})
+	setDefault(d, "maintenance.watch", &m.Watch, 30*time.Minute)
+	setDefault(d, "jobs.snapshot_prune", &c.Jobs.SnapshotPrune, "0 3 * * *")
+	setDefault(d, "jobs.restore_test", &c.Jobs.RestoreTest, "0 4 1 * *")
+	setDefault(d, "jobs.db_report", &c.Jobs.DBReport, "0 8 * * 1")
 	setDefault(d, "alerts.health_interval", &c.Alerts.HealthInterval, 5*time.Second)
 	setDefault(d, "alerts.unhealthy_interval", &c.Alerts.UnhealthyInterval, 5*time.Second)
 	setDefault(d, "alerts.auto_incident", &c.Alerts.AutoIncident, true)
@@ -440,9 +489,19 @@ var weekdays = map[string]time.Weekday{
 }
 
 // Weekdays returns the window's days; invalid names are left out.
-func (w DeployWindow) Weekdays() []time.Weekday {
+func (w DeployWindow) Weekdays() []time.Weekday { return w.hours().Weekdays() }
+
+// Bounds returns the window's start and end as offsets from midnight; ok is
+// false when either does not parse.
+func (w DeployWindow) Bounds() (start, end time.Duration, ok bool) { return w.hours().Bounds() }
+
+func (w DeployWindow) hours() Hours { return Hours{Days: w.Days, Start: w.Start, End: w.End} }
+
+// Weekdays returns the days as time.Weekday values; unknown names are left
+// out.
+func (h Hours) Weekdays() []time.Weekday {
 	var days []time.Weekday
-	for _, d := range w.Days {
+	for _, d := range h.Days {
 		if wd, ok := weekdays[d]; ok {
 			days = append(days, wd)
 		}
@@ -450,11 +509,11 @@ func (w DeployWindow) Weekdays() []time.Weekday {
 	return days
 }
 
-// Bounds returns the window's start and end as offsets from midnight; ok is
-// false when either does not parse.
-func (w DeployWindow) Bounds() (start, end time.Duration, ok bool) {
-	s, err1 := time.Parse(clockLayout, w.Start)
-	e, err2 := time.Parse(clockLayout, w.End)
+// Bounds returns the start and end as offsets from midnight; ok is false
+// when either does not parse.
+func (h Hours) Bounds() (start, end time.Duration, ok bool) {
+	s, err1 := time.Parse(clockLayout, h.Start)
+	e, err2 := time.Parse(clockLayout, h.End)
 	if err1 != nil || err2 != nil {
 		return 0, 0, false
 	}

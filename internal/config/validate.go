@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/robfig/cron/v3"
 )
 
 // Problem is one thing wrong with a configuration.
@@ -41,7 +43,7 @@ var KnownPermissions = []string{
 	"incident.resolve", "incident.report",
 	"maintenance.schedule", "maintenance.list", "maintenance.cancel", "maintenance.start", "maintenance.end",
 	"secrets.rotated",
-	"db.connections", "db.slow", "db.size", "db.unused-indexes", "db.analyze", "db.vacuum",
+	"db.connections", "db.slow", "db.size", "db.unused-indexes", "db.analyze", "db.vacuum", "db.reindex",
 	"approve",
 }
 
@@ -104,6 +106,8 @@ func (c *Config) Validate() []Problem {
 	c.validateRoles(v)
 	c.Policy.validate(v)
 	c.Alerts.validate(v)
+	c.Maintenance.validate(v)
+	c.Jobs.validate(v, c.Environments)
 	for name, period := range c.SecretRotation {
 		v.pattern(secretNameRE, "secret_rotation."+name, name, "an upper-case variable NAME, like JWT_SECRET")
 		v.positive("secret_rotation."+name, period)
@@ -335,17 +339,7 @@ func knownPattern(pattern string) bool {
 
 func (p Policy) validate(v *validator) {
 	w, wp := p.DeployWindow, "policy.deploy_window"
-	v.check(len(w.Days) > 0, wp+".days", "at least one day is required")
-	for i, d := range w.Days {
-		_, ok := weekdays[d]
-		v.check(ok, fmt.Sprintf("%s.days[%d]", wp, i), "not a day (mon, tue, wed, thu, fri, sat or sun)")
-	}
-	startOK, endOK := validClock(w.Start), validClock(w.End)
-	v.check(startOK, wp+".start", "not a time of day (HH:MM)")
-	v.check(endOK, wp+".end", "not a time of day (HH:MM)")
-	if startOK && endOK {
-		v.check(w.Start < w.End, wp+".end", "must be after start (%s)", w.Start)
-	}
+	w.hours().validate(v, wp)
 	v.check(w.Outside == "fail" || w.Outside == "warn", wp+".outside", "must be fail or warn")
 
 	for i, h := range p.Holidays {
@@ -365,6 +359,42 @@ func (p Policy) validate(v *validator) {
 	}
 	v.positive("policy.approval_ttl", p.ApprovalTTL)
 
+}
+
+func (h Hours) validate(v *validator, path string) {
+	v.check(len(h.Days) > 0, path+".days", "at least one day is required")
+	for i, d := range h.Days {
+		_, ok := weekdays[d]
+		v.check(ok, fmt.Sprintf("%s.days[%d]", path, i), "not a day (mon, tue, wed, thu, fri, sat or sun)")
+	}
+	startOK, endOK := validClock(h.Start), validClock(h.End)
+	v.check(startOK, path+".start", "not a time of day (HH:MM)")
+	v.check(endOK, path+".end", "not a time of day (HH:MM)")
+	if startOK && endOK {
+		v.check(h.Start < h.End, path+".end", "must be after start (%s)", h.Start)
+	}
+}
+
+func (m Maintenance) validate(v *validator) {
+	m.BusinessHours.validate(v, "maintenance.business_hours")
+	v.positive("maintenance.max_duration", m.MaxDuration)
+	v.positive("maintenance.watch", m.Watch)
+	for i, d := range m.AnnounceDays {
+		v.check(d > 0, fmt.Sprintf("maintenance.announce_days[%d]", i), "must be a positive number of days")
+	}
+}
+
+func (j Jobs) validate(v *validator, envs map[string]Environment) {
+	for path, spec := range map[string]string{"jobs.snapshot_prune": j.SnapshotPrune, "jobs.restore_test": j.RestoreTest, "jobs.db_report": j.DBReport} {
+		if spec != "" {
+			_, err := cron.ParseStandard(spec)
+			v.check(err == nil, path, "not a cron spec (minute hour day-of-month month day-of-week): %v", err)
+		}
+	}
+	if j.RestoreTest != "" && j.RestoreTestEnv != "" {
+		_, ok := envs[j.RestoreTestEnv]
+		v.check(ok, "jobs.restore_test_env", "not a configured environment")
+	}
 }
 
 func validClock(s string) bool {

@@ -29,7 +29,13 @@ INSERT INTO churn SELECT g, 'c' || g, repeat('n', 100), g FROM generate_series(1
 // moment after the session that made them reports them.
 func eventually(t *testing.T, what string, cond func() (bool, error)) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	eventuallyWithin(t, 10*time.Second, what, cond)
+}
+
+// eventuallyWithin polls cond until it holds, failing t after within.
+func eventuallyWithin(t *testing.T, within time.Duration, what string, cond func() (bool, error)) {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for {
 		ok, err := cond()
 		if err != nil {
@@ -39,7 +45,7 @@ func eventually(t *testing.T, what string, cond func() (bool, error)) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached within 10s", what)
+			t.Fatalf("%s: not reached within %s", what, within)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -135,6 +141,16 @@ func TestInspector(t *testing.T) {
 		})
 	})
 
+	t.Run("reindex", func(t *testing.T) {
+		before := indexFile(t, dsn, "churn_note")
+		if err := in.Reindex(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if after := indexFile(t, dsn, "churn_note"); after == before {
+			t.Errorf("churn_note is still in file %d after REINDEX: not rebuilt", after)
+		}
+	})
+
 	t.Run("vacuum full", func(t *testing.T) {
 		before := churnStat[int64](t, dsn, "pg_total_relation_size(relid)")
 		if err := in.Vacuum(ctx, true); err != nil {
@@ -145,6 +161,21 @@ func TestInspector(t *testing.T) {
 			t.Errorf("churn is %d bytes after VACUUM FULL, %d before: not rewritten", after, before)
 		}
 	})
+}
+
+// indexFile is the file node of index name: REINDEX writes a new one.
+func indexFile(t *testing.T, dsn, name string) uint32 {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var node uint32
+	if err := conn.QueryRow(t.Context(), "SELECT relfilenode FROM pg_class WHERE relname = $1", name).Scan(&node); err != nil {
+		t.Fatalf("read the file node of %s: %v", name, err)
+	}
+	return node
 }
 
 // testSlow runs a long query on its own connection and checks Slow lists

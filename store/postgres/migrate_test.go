@@ -69,6 +69,11 @@ func TestMigrations(t *testing.T) {
 		"incident_seq":        3,
 		"incident_timeline":   3,
 		"secret_rotations":    4,
+		"maintenance_windows": 5,
+		"maintenance_events":  5,
+		"maintenance_alerts":  5,
+		"job_runs":            6,
+		"db_size_history":     6,
 	}
 	names := []string{postgres.MigrationsTable, "schema_migrations"}
 	for name := range introducedBy {
