@@ -96,14 +96,36 @@ func (b *Bot) handleMaintenance(ctx context.Context, req Request, cmd Command, r
 			return rw.Reply(ctx, Textf(fmt.Sprintf(":information_source: %s is %s; only a scheduled or held window can be started.", w.Name(), w.State)))
 		}
 		_ = rw.Reply(ctx, Textf(fmt.Sprintf(":construction: Starting %s on %s: pre-maintenance snapshot first; progress in <#%s>.", w.Name(), w.Env, w.Channel)))
-		return b.startWindow(ctx, w, req.User)
+		return b.replyWhere(ctx, w, b.startWindow(ctx, w, req.User), rw)
 	case "end":
 		if w.State != ops.MaintActive && w.State != ops.MaintEnding {
 			return rw.Reply(ctx, Textf(fmt.Sprintf(":information_source: %s is %s; only a window in progress can be ended.", w.Name(), w.State)))
 		}
-		return b.endWindow(ctx, w, req.User)
+		return b.replyWhere(ctx, w, b.endWindow(ctx, w, req.User), rw)
 	}
 	return rw.Reply(ctx, Textf(fmt.Sprintf("`maintenance %s` is not handled here.", cmd.Sub)))
+}
+
+// replyWhere tells the requester where a window stands after a start or
+// end by hand: in progress, held (and why), or ended.
+func (b *Bot) replyWhere(ctx context.Context, w ops.MaintenanceWindow, err error, rw Responder) error {
+	if err != nil {
+		return failReply(ctx, rw, "move "+w.Name()+" on", "`/togather maintenance list` shows where it stands; try again.", err)
+	}
+	now, gerr := b.maint.GetWindow(ctx, w.ID)
+	if gerr != nil {
+		return replyDetached(ctx, rw, Textf(fmt.Sprintf("%s moved on; `/togather maintenance list` shows where it stands.", w.Name())))
+	}
+	switch now.State {
+	case ops.MaintActive:
+		return replyDetached(ctx, rw, Textf(fmt.Sprintf(":construction: %s is in progress until %s; `/togather maintenance end %s` ends it early.",
+			w.Name(), now.End.In(b.maintRules.Location).Format("15:04 MST"), w.Name())))
+	case ops.MaintHeld:
+		return replyDetached(ctx, rw, Textf(fmt.Sprintf(":x: %s is held: %s. Fix it, then start it again.", w.Name(), now.Held)))
+	case ops.MaintEnded:
+		return replyDetached(ctx, rw, Textf(fmt.Sprintf(":white_check_mark: %s ended; the summary is in its thread.", w.Name())))
+	}
+	return replyDetached(ctx, rw, Textf(fmt.Sprintf("%s is %s.", w.Name(), now.State)))
 }
 
 // windowArg loads the window an argument names.
@@ -342,16 +364,25 @@ func (b *Bot) cancelWindow(ctx context.Context, w ops.MaintenanceWindow, by stri
 // an announcement yet there is no thread: nothing is claimed, and the
 // next tick tries again.
 func (b *Bot) threadPost(ctx context.Context, w ops.MaintenanceWindow, event, text string) {
+	if b.claimPost(ctx, w, event) {
+		b.postInThread(ctx, w, event, text)
+	}
+}
+
+// claimPost claims the post of event for a window that has a thread.
+func (b *Bot) claimPost(ctx context.Context, w ops.MaintenanceWindow, event string) bool {
 	if w.TS == "" {
-		return
+		return false
 	}
 	claimed, err := b.maint.ClaimWindowEvent(ctx, w.ID, event, b.now())
-	if err != nil || !claimed {
-		if err != nil {
-			b.log.Error().Err(err).Str("window", w.Name()).Str("event", event).Msg("claiming a maintenance post failed")
-		}
-		return
+	if err != nil {
+		b.log.Error().Err(err).Str("window", w.Name()).Str("event", event).Msg("claiming a maintenance post failed")
 	}
+	return claimed
+}
+
+// postInThread posts a claimed event's text in the window's thread.
+func (b *Bot) postInThread(ctx context.Context, w ops.MaintenanceWindow, event, text string) {
 	if _, err := b.poster.Post(ctx, w.Channel, w.TS, Textf(text)); err != nil {
 		b.log.Error().Err(err).Str("window", w.Name()).Str("event", event).Msg("maintenance post failed")
 	}
@@ -378,6 +409,8 @@ func (b *Bot) MaintenanceTick(ctx context.Context) error {
 			errs = append(errs, b.postAnnouncement(ctx, w))
 		case w.State == ops.MaintScheduled && now.Before(w.Start):
 			b.announceDue(ctx, w, now)
+		case w.State == ops.MaintScheduled && !now.Before(w.End):
+			errs = append(errs, b.missWindow(ctx, w))
 		case w.State == ops.MaintScheduled, w.State == ops.MaintStarting && stalled:
 			errs = append(errs, b.startWindow(ctx, w, ""))
 		case w.State == ops.MaintActive && !now.Before(w.End), w.State == ops.MaintEnding && stalled:
@@ -389,6 +422,23 @@ func (b *Bot) MaintenanceTick(ctx context.Context) error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("maintenance tick: %w", err)
 	}
+	return nil
+}
+
+// missWindow ends a window whose whole span passed before it could start
+// (the bot was down): starting it now would take the site down unplanned.
+func (b *Bot) missWindow(ctx context.Context, w ops.MaintenanceWindow) error {
+	w.State, w.Held = ops.MaintCancelled, "missed: the bot was not running during the window"
+	moved, err := b.maint.MoveWindow(ctx, w, []ops.MaintenanceState{ops.MaintScheduled}, b.now())
+	if err != nil || !moved {
+		return err
+	}
+	b.auditJob(ctx, "maintenance.cancel", w.Env, w.Name()+" "+w.Held)
+	if w.TS != "" {
+		_ = b.poster.Update(ctx, w.Channel, w.TS, b.announcement(w, ":no_entry_sign: ~Missed~"))
+	}
+	b.threadPost(ctx, w, "cancel", fmt.Sprintf(":warning: %s, %s did not start: the bot was not running between %s and its end. Nothing was done; schedule it again.",
+		mention(w.Owner), w.Name(), w.Start.In(b.maintRules.Location).Format("Mon 15:04 MST")))
 	return nil
 }
 
@@ -431,11 +481,11 @@ func (b *Bot) startWindow(ctx context.Context, w ops.MaintenanceWindow, by strin
 	if w.Snapshot == "" {
 		snaps, ok := b.envOps.Snapshots(w.Env)
 		if !ok {
-			return b.holdWindow(ctx, w, "snapshots are not configured for "+w.Env)
+			return b.holdWindow(ctx, w, by, "snapshots are not configured for "+w.Env)
 		}
 		info, err := snaps.Create(ctx, snapshotReason, nil)
 		if err != nil {
-			return b.holdWindow(ctx, w, fmt.Sprintf("the pre-maintenance snapshot failed: %v", err))
+			return b.holdWindow(ctx, w, by, fmt.Sprintf("the pre-maintenance snapshot failed: %v", err))
 		}
 		w.Snapshot = info.Name
 		if _, err := b.maint.MoveWindow(ctx, w, []ops.MaintenanceState{ops.MaintStarting}, b.now()); err != nil {
@@ -445,10 +495,10 @@ func (b *Bot) startWindow(ctx context.Context, w ops.MaintenanceWindow, by strin
 	if w.Mode == ops.Mode503 {
 		page, ok := b.envOps.Maintenance(w.Env)
 		if !ok {
-			return b.holdWindow(ctx, w, "the proxy of "+w.Env+" cannot show a maintenance page")
+			return b.holdWindow(ctx, w, by, "the proxy of "+w.Env+" cannot show a maintenance page")
 		}
 		if err := page.EnterMaintenance(ctx, maintenancePage(w, b.maintRules.Location)); err != nil {
-			return b.holdWindow(ctx, w, fmt.Sprintf("the proxy refused the maintenance page: %v", err))
+			return b.holdWindow(ctx, w, by, fmt.Sprintf("the proxy refused the maintenance page: %v", err))
 		}
 	}
 	w.State, w.StartedAt, w.Held = ops.MaintActive, b.now(), ""
@@ -458,6 +508,8 @@ func (b *Bot) startWindow(ctx context.Context, w ops.MaintenanceWindow, by strin
 	started := "on schedule"
 	if by != "" {
 		started = "by " + mention(by)
+	} else {
+		b.auditJob(ctx, "maintenance.start", w.Env, w.Name()+" started on schedule; snapshot "+w.Snapshot)
 	}
 	text := fmt.Sprintf(":construction: *Maintenance in progress* — %s on %s started %s, until %s. Snapshot `%s` taken. Alerts of %s are muted until the end and summed up then.",
 		w.Name(), w.Env, started, w.End.In(b.maintRules.Location).Format("15:04 MST"), w.Snapshot, w.Env)
@@ -471,8 +523,9 @@ func (b *Bot) startWindow(ctx context.Context, w ops.MaintenanceWindow, by strin
 	return nil
 }
 
-// holdWindow holds a window whose start failed and tells its owner.
-func (b *Bot) holdWindow(ctx context.Context, w ops.MaintenanceWindow, why string) error {
+// holdWindow holds a window whose start failed and tells its owner; by is
+// who started it, "" for the schedule.
+func (b *Bot) holdWindow(ctx context.Context, w ops.MaintenanceWindow, by, why string) error {
 	w.State, w.Held = ops.MaintHeld, why
 	if _, err := b.maint.MoveWindow(ctx, w, []ops.MaintenanceState{ops.MaintStarting}, b.now()); err != nil {
 		return fmt.Errorf("hold %s: %w", w.Name(), err)
@@ -485,6 +538,9 @@ func (b *Bot) holdWindow(ctx context.Context, w ops.MaintenanceWindow, why strin
 		}
 	}
 	b.log.Warn().Str("window", w.Name()).Str("why", why).Msg("maintenance start held")
+	if by == "" {
+		b.auditJob(ctx, "maintenance.start", w.Env, w.Name()+" held: "+why)
+	}
 	return nil
 }
 
@@ -518,6 +574,8 @@ func (b *Bot) endWindow(ctx context.Context, w ops.MaintenanceWindow, by string)
 	ended := "on schedule"
 	if by != "" {
 		ended = "by " + mention(by)
+	} else {
+		b.auditJob(ctx, "maintenance.end", w.Env, w.Name()+" ended on schedule")
 	}
 	text := fmt.Sprintf(":white_check_mark: *Maintenance complete* — %s on %s ended %s after %s. %s\nWatching %s for %s; the summary follows here.",
 		w.Name(), w.Env, ended, fmtSpan(w.EndedAt.Sub(w.StartedAt)), summarizeAlerts("During the window", muted), w.Env, fmtSpan(b.maintRules.Watch))
@@ -531,7 +589,7 @@ func (b *Bot) endWindow(ctx context.Context, w ops.MaintenanceWindow, by string)
 // watchSummary posts what happened in the watch after a window: the alerts
 // seen and the environment's health now.
 func (b *Bot) watchSummary(ctx context.Context, w ops.MaintenanceWindow) {
-	if w.TS == "" {
+	if !b.claimPost(ctx, w, "watch") {
 		return
 	}
 	seen, err := b.maint.WindowAlerts(ctx, w.ID, phaseWatch)
@@ -547,7 +605,7 @@ func (b *Bot) watchSummary(ctx context.Context, w ops.MaintenanceWindow) {
 	if len(seen) > 0 {
 		icon = ":warning:"
 	}
-	b.threadPost(ctx, w, "watch", fmt.Sprintf("%s %s after %s on %s: %s Now: %s.",
+	b.postInThread(ctx, w, "watch", fmt.Sprintf("%s %s after %s on %s: %s Now: %s.",
 		icon, fmtSpan(b.maintRules.Watch), w.Name(), w.Env, summarizeAlerts("Alerts", seen), health))
 }
 

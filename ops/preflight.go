@@ -141,13 +141,22 @@ type DatabaseSizer interface {
 	Size(ctx context.Context) (int64, error)
 }
 
+// MaintenanceModeReader tells whether the proxy answers with the
+// maintenance page instead of the app (a window with the 503 mode runs).
+type MaintenanceModeReader interface {
+	InMaintenance(ctx context.Context) (bool, error)
+}
+
 // PreflightDeps are the adapters and settings the checks of one environment
 // read.
 type PreflightDeps struct {
-	Env         Environment
-	Window      Window
-	Engine      Engine
-	Proxy       LiveSlotReader
+	Env    Environment
+	Window Window
+	Engine Engine
+	Proxy  LiveSlotReader
+	// Mode tells whether the proxy shows the maintenance page; nil skips
+	// that check.
+	Mode        MaintenanceModeReader
 	Prober      Prober
 	Locker      Locker
 	Snapshotter Snapshotter
@@ -220,6 +229,7 @@ const (
 	chkWindow           = "window"
 	chkLiveResources    = "live.resources"
 	chkLiveHealth       = "live.health"
+	chkProxyMode        = "proxy.mode"
 )
 
 var checkOrder = []string{
@@ -395,7 +405,7 @@ func one(c Check) partial { return partial{checks: []Check{c}} }
 // independentGroups are the groups that need nothing from one another.
 func (p *Preflighter) independentGroups(now time.Time) []checkGroup {
 	d := p.d
-	return []checkGroup{
+	groups := []checkGroup{
 		{[]string{chkDatabase}, "the app database", d.Timeout, p.checkDatabase},
 		{[]string{chkSnapshotsFresh}, "the snapshot store", d.Timeout, func(ctx context.Context) partial { return one(p.checkSnapshots(ctx, now)) }},
 		{[]string{chkDiskFree, chkSnapshotRoom}, "the snapshot disk and the app database", d.Timeout, p.checkDisk},
@@ -403,6 +413,24 @@ func (p *Preflighter) independentGroups(now time.Time) []checkGroup {
 		{[]string{chkLiveResources}, "the proxy and the container engine", d.Timeout, func(ctx context.Context) partial { return one(p.checkResources(ctx)) }},
 		{[]string{chkLiveHealth}, "the proxy and the live slot", d.Timeout, func(ctx context.Context) partial { return one(p.checkLiveHealth(ctx)) }},
 	}
+	if d.Mode != nil {
+		groups = append(groups, checkGroup{[]string{chkProxyMode}, "the proxy configuration", d.Timeout, func(ctx context.Context) partial { return one(p.checkProxyMode(ctx)) }})
+	}
+	return groups
+}
+
+// checkProxyMode fails while the proxy shows the maintenance page: the
+// switch would be refused, so the deploy would start a slot for nothing.
+func (p *Preflighter) checkProxyMode(ctx context.Context) Check {
+	in, err := p.d.Mode.InMaintenance(ctx)
+	switch {
+	case err != nil:
+		return fail(chkProxyMode, fmt.Sprintf("the proxy configuration cannot be read: %v", err), "check the proxy with `status "+p.d.Env.Name+"`")
+	case in:
+		return fail(chkProxyMode, "the proxy shows the maintenance page (a maintenance window with --mode 503 is in progress); the switch would be refused",
+			"end the window first (`maintenance end <id>`), then deploy")
+	}
+	return pass(chkProxyMode, "the proxy serves the app, not the maintenance page")
 }
 
 // envChecks reads the env file (a local file, read in line) and checks it;

@@ -40,6 +40,10 @@ type pfProxy func(ctx context.Context) (ops.Slot, int, error)
 
 func (f pfProxy) LiveSlot(ctx context.Context) (ops.Slot, int, error) { return f(ctx) }
 
+type pfMode func(ctx context.Context) (bool, error)
+
+func (f pfMode) InMaintenance(ctx context.Context) (bool, error) { return f(ctx) }
+
 type pfProber func(ctx context.Context, url string) ops.Health
 
 func (f pfProber) Probe(ctx context.Context, url string) ops.Health { return f(ctx, url) }
@@ -432,6 +436,17 @@ func TestPreflightChecks(t *testing.T) {
 				return ops.Lock{}, false, errors.New("refused")
 			}
 		}, "lock.free", ops.CheckFail, "lock store cannot be read: refused", ""},
+
+		// proxy.mode
+		{"maintenance page up", func(f *pfFixture) {
+			f.deps.Mode = pfMode(func(context.Context) (bool, error) { return true, nil })
+		}, "proxy.mode", ops.CheckFail, "the proxy shows the maintenance page", "end the window first"},
+		{"maintenance page down", func(f *pfFixture) {
+			f.deps.Mode = pfMode(func(context.Context) (bool, error) { return false, nil })
+		}, "proxy.mode", ops.CheckPass, "the proxy serves the app", ""},
+		{"proxy mode unreadable", func(f *pfFixture) {
+			f.deps.Mode = pfMode(func(context.Context) (bool, error) { return false, errors.New("permission denied") })
+		}, "proxy.mode", ops.CheckFail, "cannot be read: permission denied", "status production"},
 
 		// window
 		{"outside, enforced", friday, "window", ops.CheckFail, "Friday afternoon; the window opens next on Tue 2026-06-23 10:00 EDT", "or give an override reason"},

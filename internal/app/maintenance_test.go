@@ -167,6 +167,8 @@ func TestMaintenanceWindowLifecycle(t *testing.T) {
 	m.waitMessage(t, slackfake.InThread(root.TS), slackfake.TextContains("Maintenance in progress"))
 	m.slash(t, "UALICE", "db staging vacuum --full")
 	m.waitMessage(t, slackfake.ForUser("UALICE"), slackfake.TextContains("VACUUM (FULL, ANALYZE) on staging finished"))
+	m.slash(t, "UBOB", "status staging")
+	m.waitMessage(t, slackfake.ForUser("UBOB"), slackfake.TextContains("Maintenance MW-1 in progress until 04:30 CEST"))
 	m.waitEdit(t, root, "In progress")
 	if code, body := get(t, m.ProxyURL+"/health"); code != http.StatusServiceUnavailable || !strings.Contains(body, "down for maintenance") {
 		t.Errorf("during the window the proxy answers %d %q, want 503 and the maintenance page", code, body)
@@ -328,4 +330,53 @@ func currentUser(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return u.Username
+}
+
+// TestMaintenanceStartHeldWhenTheSnapshotFails: without its
+// pre-maintenance snapshot a window does not start: the owner is told why
+// in the thread, alerts are not muted, and a start by hand once it is
+// fixed goes ahead.
+func TestMaintenanceStartHeldWhenTheSnapshotFails(t *testing.T) {
+	m := startMaintenanceChat(t, time.Date(2027, 4, 1, 0, 0, 0, 0, time.UTC))
+	m.slash(t, "UALICE", "maintenance schedule staging 2027-04-03T02:00 1h Kernel update")
+	root := m.waitMessage(t, slackfake.InChannel(announcements), slackfake.TextContains("MW-1"))
+	// The snapshot directory cannot be created: a file stands in its way.
+	if err := os.RemoveAll(m.Snapshots); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(m.Snapshots, []byte("in the way"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	m.at(t, "2027-04-03T02:00")
+	m.waitMessage(t, slackfake.InThread(root.TS), slackfake.TextContains("<@UALICE>, the start of MW-1 on staging is held: the pre-maintenance snapshot failed"))
+	m.alert(t, "firing")
+	m.waitMessage(t, slackfake.InChannel("CCRIT"), slackfake.TextContains("DiskAlmostFull"))
+
+	if err := os.Remove(m.Snapshots); err != nil {
+		t.Fatal(err)
+	}
+	m.slash(t, "UALICE", "maintenance start MW-1")
+	m.waitMessage(t, slackfake.ForUser("UALICE"), slackfake.TextContains("MW-1 is in progress"))
+	m.waitMessage(t, slackfake.InThread(root.TS), slackfake.TextContains("started by <@UALICE>"))
+}
+
+// TestMaintenanceMissedWhileDown: a window whose whole span passed while
+// the bot was down is not started late; its owner is told.
+func TestMaintenanceMissedWhileDown(t *testing.T) {
+	m := startMaintenanceChat(t, time.Date(2027, 4, 1, 0, 0, 0, 0, time.UTC))
+	m.slash(t, "UALICE", "maintenance schedule staging 2027-04-03T02:00 1h Kernel update --mode 503")
+	root := m.waitMessage(t, slackfake.InChannel(announcements), slackfake.TextContains("MW-1"))
+	m.stop()
+	m.at(t, "2027-04-03T03:30")
+	m.restart(t)
+	m.waitMessage(t, slackfake.InThread(root.TS), slackfake.TextContains("MW-1 did not start"))
+	m.waitEdit(t, root, "Missed")
+	if code, _ := get(t, m.ProxyURL+"/health"); code != http.StatusOK {
+		t.Errorf("the proxy answers %d after a missed window, want the app's 200", code)
+	}
+	snaps, _ := filepath.Glob(filepath.Join(m.Snapshots, "*pre-maintenance.sql.gz"))
+	if len(snaps) != 0 {
+		t.Errorf("a missed window took snapshots: %v", snaps)
+	}
 }

@@ -104,7 +104,7 @@ func NewOps(cfg *config.Config, o OpsOptions) (*Ops, error) {
 				Snapshots: snaps, Migrator: migrator, State: stateFile(env), Metrics: eo.Metrics, Notify: o.Notify, Now: o.Now,
 			})
 			deps := ops.PreflightDeps{
-				Env: oe, Window: window(cfg), Engine: eng, Proxy: proxy, Prober: ops.HTTPProber{}, Locker: o.Store.Locks(),
+				Env: oe, Window: window(cfg), Engine: eng, Proxy: proxy, Mode: proxy, Prober: ops.HTTPProber{}, Locker: o.Store.Locks(),
 				Snapshotter: snaps, SnapshotDir: env.Snapshots.Dir, Migrator: migrator, AppDB: lazyMigrator{db: db},
 			}
 			// Production checks that staging already runs the migrations.
