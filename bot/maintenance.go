@@ -85,7 +85,9 @@ func (b *Bot) handleMaintenance(ctx context.Context, req Request, cmd Command, r
 	if err != nil {
 		return rw.Reply(ctx, Textf(":x: "+err.Error()))
 	}
+	// The grammar had no environment to check: the window's is checked now.
 	if allowed, why := b.authz.Decide(ctx, req.User, cmd.Permission(), w.Env); !allowed {
+		_ = b.record(ctx, req, cmd.Permission(), w.Env, false, why+" ("+w.Name()+")")
 		return rw.Reply(ctx, Textf(":no_entry: "+why))
 	}
 	switch cmd.Sub {

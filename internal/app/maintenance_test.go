@@ -220,7 +220,10 @@ func TestMaintenanceWindowLifecycle(t *testing.T) {
 // owner's confirmation; a cancelled window's announcement is edited and its
 // thread told; someone else cannot confirm.
 func TestMaintenanceConfirmAndCancel(t *testing.T) {
-	m := startMaintenanceChat(t, time.Date(2027, 4, 1, 10, 0, 0, 0, time.UTC))
+	// Carol runs production's maintenance only (an environment this
+	// configuration lacks: only the in-process bot reads it unvalidated).
+	m := startMaintenanceChatWith(t, time.Date(2027, 4, 1, 10, 0, 0, 0, time.UTC),
+		"  - {name: prod-maintainers, users: [UCAROL], commands: [\"maintenance.*\"], environments: [production]}\n")
 
 	m.slash(t, "UALICE", "maintenance schedule staging 2027-04-07T10:00 5h Reindex everything")
 	ask := m.waitMessage(t, slackfake.HasButton("maint.confirm"))
@@ -242,6 +245,8 @@ func TestMaintenanceConfirmAndCancel(t *testing.T) {
 
 	m.slash(t, "UBOB", "maintenance cancel MW-1")
 	m.waitMessage(t, slackfake.TextContains("not allowed to run maintenance.cancel"))
+	m.slash(t, "UCAROL", "maintenance cancel MW-1")
+	m.waitMessage(t, slackfake.ForUser("UCAROL"), slackfake.TextContains("not allowed to run maintenance.cancel in staging"))
 	m.slash(t, "UALICE", "maintenance cancel MW-1")
 	m.waitEdit(t, root, "Cancelled")
 	m.waitMessage(t, slackfake.InThread(root.TS), slackfake.TextContains("cancelled by <@UALICE>"))
