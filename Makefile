@@ -29,9 +29,11 @@ lint: ## go vet, gofmt and staticcheck
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) run $(STATICCHECK) $(PKGS)
 
-fuzz: ## run the fuzz targets (command parser, Caddyfile block, Alertmanager decoder) for a minute each
+fuzz: ## run the fuzz targets (command parser, Caddyfile block and maintenance page, window start, Alertmanager decoder) for a minute each
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=60s ./bot/
-	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=60s ./ops/caddy/
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=60s ./ops/caddy/
+	$(GO) test -run='^$$' -fuzz=FuzzMaintenance -fuzztime=60s ./ops/caddy/
+	$(GO) test -run='^$$' -fuzz=FuzzParseMaintenanceStart -fuzztime=60s ./ops/
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=60s ./incidents/alertmanager/
 
 bench: services ## measure DESIGN.md §8 figures; prints RESULT lines

@@ -144,3 +144,32 @@ func TestParseMaintenanceID(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseMaintenanceStart: any text is either refused or read as a time
+// that shows the same wall clock in the zone, and its announcements come
+// before it, earliest first.
+func FuzzParseMaintenanceStart(f *testing.F) {
+	for _, s := range []string{"2026-12-08T02:00", "2027-03-28T02:30", "2027-10-31T02:30", "2027-03-28T03:00", "9999-12-31T23:59", "0000-01-01T00:00", "2026-02-29T10:00", ""} {
+		f.Add(s)
+	}
+	loc, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		f.Fatal(err)
+	}
+	r := ops.MaintenanceRules{Location: loc}
+	f.Fuzz(func(t *testing.T, s string) {
+		start, _, err := ops.ParseMaintenanceStart(s, loc)
+		if err != nil {
+			return
+		}
+		if got := start.In(loc).Format(ops.MaintenanceStartLayout); got != s {
+			t.Fatalf("%q read as %s, which shows %q", s, start, got)
+		}
+		list := r.Announcements(ops.MaintenanceWindow{Start: start, End: start.Add(time.Hour), CreatedAt: start.AddDate(0, 0, -30)})
+		for i, a := range list {
+			if !a.At.Before(start) || (i > 0 && a.At.Before(list[i-1].At)) {
+				t.Fatalf("announcements of %q out of order or not before it: %+v", s, list)
+			}
+		}
+	})
+}
