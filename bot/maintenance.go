@@ -627,13 +627,18 @@ func summarizeAlerts(lead string, list []WindowAlert) string {
 		return lead + ": no alerts."
 	}
 	lines := []string{fmt.Sprintf("%s: %d alert group(s):", lead, len(list))}
+	firing := 0
 	for _, a := range list {
 		state := "resolved"
 		if a.Firing {
 			state = "*still firing*"
+			firing++
 		}
 		line := fmt.Sprintf("• %s %s — %s, fired %d time(s), %s", severityIcon(a.Severity), a.Name, a.Summary, max(a.Firings, 1), state)
 		lines = append(lines, line)
+	}
+	if firing > 0 {
+		lines = append(lines, fmt.Sprintf(":point_right: %d still firing: look at them now — an alert is posted again only when it changes.", firing))
 	}
 	return strings.Join(lines, "\n")
 }

@@ -183,7 +183,7 @@ func TestMaintenanceWindowLifecycle(t *testing.T) {
 	m.at(t, "2027-03-28T04:30") // CEST: two hours after 01:30 CET
 	end := m.waitMessage(t, slackfake.InThread(root.TS), slackfake.TextContains("Maintenance complete"))
 	text = slackfake.Render(end)
-	for _, want := range []string{"after 2h", "DiskAlmostFull", "fired 1 time(s)", "still firing", "Watching staging for 30m"} {
+	for _, want := range []string{"after 2h", "DiskAlmostFull", "fired 1 time(s)", "still firing", "1 still firing: look at them now", "Watching staging for 30m"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the end post lacks %q:\n%s", want, text)
 		}
