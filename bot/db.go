@@ -88,7 +88,12 @@ func (b *Bot) dbMaintenance(ctx context.Context, req Request, db ops.DatabaseIns
 }
 
 // The db maintenance actions, and what each runs.
-const dbVacuumFull = "vacuum-full"
+const (
+	dbVacuumFull = "vacuum-full"
+	// dbRunTimeout bounds one maintenance statement; VACUUM FULL of a
+	// large database takes a while.
+	dbRunTimeout = 4 * time.Hour
+)
 
 var dbStatements = map[string]struct {
 	sql   string
@@ -104,6 +109,10 @@ var dbStatements = map[string]struct {
 // that locks tables is checked against the maintenance windows again: an
 // approval may come after the window ended.
 func (b *Bot) runStatement(ctx context.Context, db ops.DatabaseInspector, env, action string) (time.Duration, error) {
+	// Detached from the command's timeout: cancelling would throw the
+	// work away (the statements are transactional).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dbRunTimeout)
+	defer cancel()
 	st := dbStatements[action]
 	if _, in := b.inMaintenance(ctx, env); st.locks && !in {
 		return 0, fmt.Errorf("%s runs only inside a maintenance window of %s, and none is in progress now", st.sql, env)

@@ -43,18 +43,23 @@ func (d *dbFake) UnusedIndexes(context.Context) ([]ops.IndexUse, error) { return
 
 func (d *dbFake) Report(context.Context) (ops.DBReport, error) { return ops.DBReport{}, d.err }
 
-func (d *dbFake) Analyze(context.Context) error { return d.maintain("analyze") }
+func (d *dbFake) Analyze(ctx context.Context) error { return d.maintain(ctx, "analyze") }
 
-func (d *dbFake) Reindex(context.Context) error { return d.maintain("reindex") }
+func (d *dbFake) Reindex(ctx context.Context) error { return d.maintain(ctx, "reindex") }
 
-func (d *dbFake) Vacuum(_ context.Context, full bool) error {
+func (d *dbFake) Vacuum(ctx context.Context, full bool) error {
 	if full {
-		return d.maintain("vacuum full")
+		return d.maintain(ctx, "vacuum full")
 	}
-	return d.maintain("vacuum")
+	return d.maintain(ctx, "vacuum")
 }
 
-func (d *dbFake) maintain(what string) error {
+// maintain records what ran; like a database call, it fails on a
+// cancelled context.
+func (d *dbFake) maintain(ctx context.Context, what string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	d.ran = append(d.ran, what)
 	*d.now = d.now.Add(d.took)
 	return d.err
@@ -233,4 +238,19 @@ func TestDBFailures(t *testing.T) {
 		}
 		wantAll(t, "reply", r.last(t), "database of staging is not set up")
 	})
+}
+
+// TestDBMaintenanceOutlivesTheCommand: a statement is not cancelled with
+// the command's context (its timeout), which would throw the work away.
+func TestDBMaintenanceOutlivesTheCommand(t *testing.T) {
+	f := newDB(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var r replies
+	if err := f.b.HandleCommand(ctx, bot.Request{User: "UALICE", Text: "db staging vacuum"}, &r); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(f.db.ran, ",") != "vacuum" {
+		t.Errorf("ran %v, want the vacuum despite the cancelled command", f.db.ran)
+	}
 }

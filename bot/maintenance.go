@@ -98,12 +98,17 @@ func (b *Bot) handleMaintenance(ctx context.Context, req Request, cmd Command, r
 			return rw.Reply(ctx, Textf(fmt.Sprintf(":information_source: %s is %s; only a scheduled or held window can be started.", w.Name(), w.State)))
 		}
 		_ = rw.Reply(ctx, Textf(fmt.Sprintf(":construction: Starting %s on %s: pre-maintenance snapshot first; progress in <#%s>.", w.Name(), w.Env, w.Channel)))
-		return b.replyWhere(ctx, w, b.startWindow(ctx, w, req.User), rw)
+		// Detached from the command's timeout: the snapshot may take longer.
+		run, cancel := context.WithTimeout(context.WithoutCancel(ctx), opRunTimeout)
+		defer cancel()
+		return b.replyWhere(ctx, w, b.startWindow(run, w, req.User), rw)
 	case "end":
 		if w.State != ops.MaintActive && w.State != ops.MaintEnding {
 			return rw.Reply(ctx, Textf(fmt.Sprintf(":information_source: %s is %s; only a window in progress can be ended.", w.Name(), w.State)))
 		}
-		return b.replyWhere(ctx, w, b.endWindow(ctx, w, req.User), rw)
+		run, cancel := context.WithTimeout(context.WithoutCancel(ctx), opRunTimeout)
+		defer cancel()
+		return b.replyWhere(ctx, w, b.endWindow(run, w, req.User), rw)
 	}
 	return rw.Reply(ctx, Textf(fmt.Sprintf("`maintenance %s` is not handled here.", cmd.Sub)))
 }
