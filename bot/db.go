@@ -134,20 +134,13 @@ func (b *Bot) runStatement(ctx context.Context, db ops.DatabaseInspector, env, a
 
 // requestDB posts a request for database maintenance with approval buttons.
 func (b *Bot) requestDB(ctx context.Context, req Request, env, action string, needed int, rw Responder) error {
-	now := b.now()
 	st := dbStatements[action]
-	op := ops.Operation{ID: ops.NewOpID(ops.KindDB, now), Kind: ops.KindDB, Env: env, Requester: req.User,
-		State: ops.StepRequested, CreatedAt: now, UpdatedAt: now,
-		Chat: map[string]string{chatChannel: b.channels.Deploys, chatNeeded: fmt.Sprint(needed), chatTarget: action,
-			chatExpires: now.Add(b.approval.TTL).UTC().Format(time.RFC3339)}}
 	text := fmt.Sprintf(":broom: <@%s> asks to run `%s` on *%s*'s database.", req.User, st.sql, env)
 	if st.locks {
 		text += " It locks tables while it runs; a maintenance window is in progress."
 	}
-	msg := Message{Text: text, Blocks: []Block{Section{Text: text},
-		Context{Text: fmt.Sprintf("Needs %d approval(s) from someone other than <@%s>.", needed, req.User)},
-		Actions{ID: "approval", Buttons: []Button{{ActionID: actApprove, Label: "Approve", Value: op.ID, Style: Primary}, {ActionID: actReject, Label: "Reject", Value: op.ID, Style: Danger}}}}}
-	if err := b.postRequest(ctx, &op, msg); err != nil {
+	op := ops.Operation{Kind: ops.KindDB, Env: env, Requester: req.User}
+	if err := b.askApproval(ctx, op, action, needed, text); err != nil {
 		_ = rw.Reply(ctx, Textf(":x: The request could not be posted: "+err.Error()))
 		return err
 	}

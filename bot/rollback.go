@@ -124,22 +124,29 @@ func (b *Bot) rollbackFromButton(ctx context.Context, req Request, rw Responder)
 // deploy: restoring overwrites the database.
 func (b *Bot) handleRestore(ctx context.Context, req Request, cmd Command, rw Responder) error {
 	name := cmd.Args[0]
-	now := b.now()
 	policy, _ := b.envOps.Policy(cmd.Env)
-	needed := max(policy.Approvals, 1)
-	op := ops.Operation{ID: ops.NewOpID(ops.KindRestore, now), Kind: ops.KindRestore, Env: cmd.Env, Requester: req.User,
-		State: ops.StepRequested, Snapshot: name, CreatedAt: now, UpdatedAt: now,
-		Chat: map[string]string{chatChannel: b.channels.Deploys, chatNeeded: fmt.Sprint(needed), chatTarget: name,
-			chatExpires: now.Add(b.approval.TTL).UTC().Format(time.RFC3339)}}
 	text := fmt.Sprintf(":floppy_disk: <@%s> asks to restore *%s*'s database from `%s`. Everything written since that snapshot is lost.", req.User, cmd.Env, name)
-	msg := Message{Text: text, Blocks: []Block{Section{Text: text},
-		Context{Text: fmt.Sprintf("Needs %d approval(s) from someone other than <@%s>.", needed, req.User)},
-		Actions{ID: "approval", Buttons: []Button{{ActionID: actApprove, Label: "Approve", Value: op.ID, Style: Primary}, {ActionID: actReject, Label: "Reject", Value: op.ID, Style: Danger}}}}}
-	if err := b.postRequest(ctx, &op, msg); err != nil {
+	op := ops.Operation{Kind: ops.KindRestore, Env: cmd.Env, Requester: req.User, Snapshot: name}
+	if err := b.askApproval(ctx, op, name, max(policy.Approvals, 1), text); err != nil {
 		_ = rw.Reply(ctx, Textf(":x: The restore request could not be posted: "+err.Error()))
 		return err
 	}
 	return rw.Reply(ctx, Textf(fmt.Sprintf(":hourglass: Waiting for approval in <#%s>.", b.channels.Deploys)))
+}
+
+// askApproval records op as a request of its requester waiting for needed
+// approvals of target (what it acts on: a snapshot, a statement), and posts
+// text with Approve and Reject in the deploys channel. The request expires
+// after the approval TTL.
+func (b *Bot) askApproval(ctx context.Context, op ops.Operation, target string, needed int, text string) error {
+	now := b.now()
+	op.ID, op.State, op.CreatedAt, op.UpdatedAt = ops.NewOpID(op.Kind, now), ops.StepRequested, now, now
+	op.Chat = map[string]string{chatChannel: b.channels.Deploys, chatNeeded: fmt.Sprint(needed), chatTarget: target,
+		chatExpires: now.Add(b.approval.TTL).UTC().Format(time.RFC3339)}
+	msg := Message{Text: text, Blocks: []Block{Section{Text: text},
+		Context{Text: fmt.Sprintf("Needs %d approval(s) from someone other than <@%s>.", needed, op.Requester)},
+		Actions{ID: "approval", Buttons: []Button{{ActionID: actApprove, Label: "Approve", Value: op.ID, Style: Primary}, {ActionID: actReject, Label: "Reject", Value: op.ID, Style: Danger}}}}}
+	return b.postRequest(ctx, &op, msg)
 }
 
 // runRestore restores an approved snapshot under the environment's lock.

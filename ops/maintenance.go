@@ -58,7 +58,7 @@ func (w MaintenanceWindow) Open() bool {
 }
 
 // InProgress reports whether the environment is under maintenance: its
-// alerts are muted and deploys should wait.
+// alerts are muted, and VACUUM FULL and REINDEX may run.
 func (w MaintenanceWindow) InProgress() bool {
 	return w.State == MaintStarting || w.State == MaintActive || w.State == MaintEnding
 }

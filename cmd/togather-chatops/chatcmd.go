@@ -31,6 +31,10 @@ func viaBot(word bot.Name) func(ctx context.Context, args []string, stdout, stde
 		if err != nil {
 			return err
 		}
+		text := word.String() + " " + quoteArgs(rest)
+		if res := bot.Parse(text, cfg.EnvironmentNames()); res.Command == nil {
+			return usageError{res.Reply} // the grammar's own message: what is wrong and the usage
+		}
 		log, err := newLogger(stderr, "warn")
 		if err != nil {
 			return err
@@ -44,7 +48,7 @@ func viaBot(word bot.Name) func(ctx context.Context, args []string, stdout, stde
 			return err
 		}
 		defer t.Close()
-		return t.Run(ctx, word.String()+" "+quoteArgs(rest), stdout)
+		return t.Run(ctx, text, stdout)
 	}
 }
 

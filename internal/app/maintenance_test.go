@@ -313,6 +313,10 @@ func TestMaintenanceFromTheTerminal(t *testing.T) {
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(out, "only inside a maintenance window") {
 		t.Errorf("VACUUM FULL after the window: %v\n%s\nwant exit 1 and the refusal", err, out)
 	}
+	out, err = run("db", "stagin", "vacuum")
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(out, `Did you mean "staging"?`) {
+		t.Errorf("a mistyped environment: %v\n%s\nwant exit 2 and the grammar's suggestion", err, out)
+	}
 	entries, err := e.Store.AuditLog(ctx, postgres.AuditQuery{Actor: "cli:" + currentUser(t), Limit: 50})
 	if err != nil {
 		t.Fatal(err)
