@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs (from Debian, when missing) and starts the services the tests and
-# the demo need: PostgreSQL and Caddy; checks the Docker engine answers.
+# the demo need: PostgreSQL, Caddy and the OpenSSH server (the tests start
+# their own sshd on loopback); checks the Docker engine answers.
 # Idempotent: a second run is a fast no-op.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,7 @@ need=()
 command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
 command -v caddy >/dev/null 2>&1 || need+=(caddy)
 command -v pg_dump >/dev/null 2>&1 || need+=(postgresql-client)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
 if [ ${#need[@]} -gt 0 ]; then
   echo "services: installing ${need[*]} from Debian"
   export DEBIAN_FRONTEND=noninteractive
@@ -27,4 +29,4 @@ if ! docker info >/dev/null 2>&1 && ! curl -fsS --unix-socket /var/run/docker.so
   echo "services: the Docker engine does not answer on /var/run/docker.sock" >&2
   exit 1
 fi
-echo "services: PostgreSQL, Caddy and Docker are ready"
+echo "services: PostgreSQL, Caddy, sshd and Docker are ready"

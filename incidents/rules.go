@@ -22,6 +22,8 @@ const (
 	MetricDBPoolRatio      = "db_pool_ratio"      // database pool in use, 0–1
 	MetricMemoryRatio      = "memory_ratio"       // container memory usage over its limit, 0–1
 	MetricSnapshotAgeHours = "snapshot_age_hours" // age of the newest database snapshot
+	MetricHostUnreachable  = "host_unreachable"   // 1 when the environment's host cannot be reached, else 0
+	MetricProxyUnreadable  = "proxy_unreadable"   // 1 when the live slot cannot be read from the proxy's configuration, else 0
 )
 
 // Rule is a threshold on one metric that must hold for a duration before
@@ -69,6 +71,8 @@ func DefaultRules() []Rule {
 		{"disk-low", MetricDiskFreeRatio, "<", 0.20, 5 * time.Minute, Warning, "disk free below 20%"},
 		{"memory", MetricMemoryRatio, ">", 0.85, 5 * time.Minute, Warning, "memory above 85% of its limit for more than 5m"},
 		{"snapshot-stale", MetricSnapshotAgeHours, ">", 24, 0, Warning, "no database snapshot in the last 24h"},
+		{"host-unreachable", MetricHostUnreachable, ">", 0, 30 * time.Second, Critical, "host unreachable for more than 30s"},
+		{"proxy-unreadable", MetricProxyUnreadable, ">", 0, time.Minute, Critical, "live slot unreadable from the proxy configuration for more than 1m"},
 	}
 }
 

@@ -31,6 +31,8 @@ var wantDefaults = []struct {
 	{"disk-low", "disk_free_ratio", "<", 0.20, 5 * time.Minute, incidents.Warning},
 	{"memory", "memory_ratio", ">", 0.85, 5 * time.Minute, incidents.Warning},
 	{"snapshot-stale", "snapshot_age_hours", ">", 24, 0, incidents.Warning},
+	{"host-unreachable", "host_unreachable", ">", 0, 30 * time.Second, incidents.Critical},
+	{"proxy-unreadable", "proxy_unreadable", ">", 0, time.Minute, incidents.Critical},
 }
 
 func TestDefaultRules(t *testing.T) {

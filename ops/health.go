@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sort"
 	"strings"
@@ -103,8 +104,7 @@ func (p HTTPProber) Probe(ctx context.Context, url string) Health {
 	req.Header.Set("Accept", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
-		h := Health{Status: Unreachable, Problem: describeTransportError(err, timeout), Latency: time.Since(start)}
-		return h
+		return Health{Status: Unreachable, Problem: describeTransportError(err, req.URL.Host, timeout), Latency: time.Since(start)}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxHealthBody))
@@ -116,15 +116,19 @@ func (p HTTPProber) Probe(ctx context.Context, url string) Health {
 	return h
 }
 
-func describeTransportError(err error, timeout time.Duration) string {
+// describeTransportError explains a failed probe of addr. A refusal by addr
+// itself means nothing listens on the slot's port; any other failure (such
+// as the host in between being unreachable) is reported as it is.
+func describeTransportError(err error, addr string, timeout time.Duration) string {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Sprintf("no answer within %s", timeout)
 	}
-	msg := err.Error()
-	if strings.Contains(msg, "connection refused") {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" && op.Addr != nil && op.Addr.String() == addr &&
+		strings.Contains(op.Err.Error(), "connection refused") {
 		return "connection refused: is the container running and its port published?"
 	}
-	return msg
+	return err.Error()
 }
 
 // ParseHealth interprets an HTTP status and body under the /health contract.

@@ -170,8 +170,12 @@ type PreflightDeps struct {
 	// DATABASE_URL, JWT_SECRET.
 	RequiredVars []string
 	// DiskFree reports the bytes free (for an unprivileged user) and in
-	// total on the file system of path; default statfs(2).
+	// total on the file system of path; default statfs(2) on the bot's
+	// machine.
 	DiskFree func(path string) (free, total uint64, err error)
+	// Files reads the env file on the environment's host; default the bot's
+	// own file system.
+	Files HostFiles
 	// MigrationsDir resolves Env.Migrations for an image (see the package
 	// function MigrationsDir, the default); cleanup removes a copy.
 	MigrationsDir func(ctx context.Context, image string) (dir string, cleanup func(), err error)
@@ -193,7 +197,10 @@ func NewPreflighter(d PreflightDeps) *Preflighter {
 		d.Env.DatabaseVar = "DATABASE_URL"
 	}
 	if d.DiskFree == nil {
-		d.DiskFree = statfsFree
+		d.DiskFree = DiskFree
+	}
+	if d.Files == nil {
+		d.Files = localFiles{}
 	}
 	if d.MigrationsDir == nil {
 		d.MigrationsDir = func(ctx context.Context, image string) (string, func(), error) {
@@ -441,7 +448,7 @@ func (p *Preflighter) envChecks() ([]Check, EnvFile) {
 	if path == "" {
 		return []Check{fail(chkEnvExists, "no env file is configured for "+e.Name, "set the environment's env file in the bot's configuration")}, EnvFile{}
 	}
-	info, err := os.Stat(path)
+	info, err := p.d.Files.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return []Check{fail(chkEnvExists, path+" does not exist", fmt.Sprintf("create %s from the environment's .env example, then chmod 600 %s", path, path))}, EnvFile{}
 	}
@@ -454,7 +461,7 @@ func (p *Preflighter) envChecks() ([]Check, EnvFile) {
 	} else {
 		checks = append(checks, pass(chkEnvMode, "%s has mode %04o", path, perm))
 	}
-	data, err := os.ReadFile(path)
+	data, err := p.d.Files.ReadFile(path)
 	if err != nil {
 		return append(checks, fail(chkEnvExists, fmt.Sprintf("%s cannot be read: %v", path, err), "make "+path+" readable by the bot's user")), EnvFile{}
 	}
@@ -934,26 +941,43 @@ func (p *Preflighter) checkLiveHealth(ctx context.Context) Check {
 	return fail(chkLiveHealth, msg, remedy)
 }
 
-// statfsFree is the default PreflightDeps.DiskFree.
-// DiskFree reports the bytes free (for an unprivileged user) and in total
-// on the file system of path, or of its nearest existing parent.
-func DiskFree(path string) (free, total uint64, err error) { return statfsFree(path) }
+// HostFiles is what pre-flight reads of the environment's host's files.
+type HostFiles interface {
+	Stat(name string) (fs.FileInfo, error)
+	ReadFile(name string) ([]byte, error)
+}
 
-func statfsFree(path string) (free, total uint64, err error) {
-	// A snapshot directory not made yet is created by the first snapshot:
-	// measure the file system it will be on.
-	for dir := filepath.Clean(path); ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(dir); err == nil || dir == filepath.Dir(dir) {
-			path = dir
-			break
+// localFiles is the bot's own file system.
+type localFiles struct{}
+
+func (localFiles) Stat(name string) (fs.FileInfo, error) { return os.Stat(name) }
+func (localFiles) ReadFile(name string) ([]byte, error)  { return os.ReadFile(name) }
+
+// DiskFree reports the bytes free (for an unprivileged user) and in total
+// on the bot's machine's file system of path, or of its nearest existing
+// parent.
+func DiskFree(path string) (free, total uint64, err error) {
+	return DiskFreeOn(localFiles{}, func(dir string) (uint64, uint64, error) {
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(dir, &st); err != nil {
+			return 0, 0, fmt.Errorf("statfs %s: %w", dir, err)
+		}
+		bsize := uint64(st.Bsize)
+		return st.Bavail * bsize, st.Blocks * bsize, nil
+	})(path)
+}
+
+// DiskFreeOn is DiskFree on any host: statfs measures one existing
+// directory of files. A snapshot directory not made yet is created by the
+// first snapshot, so its nearest existing parent is measured.
+func DiskFreeOn(files HostFiles, statfs func(dir string) (free, total uint64, err error)) func(path string) (uint64, uint64, error) {
+	return func(path string) (uint64, uint64, error) {
+		for dir := filepath.Clean(path); ; dir = filepath.Dir(dir) {
+			if _, err := files.Stat(dir); err == nil || dir == filepath.Dir(dir) {
+				return statfs(dir)
+			}
 		}
 	}
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(path, &st); err != nil {
-		return 0, 0, fmt.Errorf("statfs %s: %w", path, err)
-	}
-	bsize := uint64(st.Bsize)
-	return st.Bavail * bsize, st.Blocks * bsize, nil
 }
 
 // userinfoPassword matches the password of a URL's user information.

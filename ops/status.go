@@ -34,6 +34,9 @@ type Target struct {
 	Proxy  LiveSlotReader
 	Engine ContainerInspector
 	State  StateFile // nil when the environment keeps no deployment-state.json
+	// Prober reads health on the environment's host; nil uses the
+	// Service's.
+	Prober Prober
 }
 
 // Service runs operations on the managed environments.
@@ -127,7 +130,11 @@ func (s *Service) Status(ctx context.Context, env string) (EnvStatus, error) {
 		}()
 		go func() {
 			defer wg.Done()
-			ss.Health = s.prober.Probe(ctx, spec.HealthURL)
+			prober := s.prober
+			if t.Prober != nil {
+				prober = t.Prober
+			}
+			ss.Health = prober.Probe(ctx, spec.HealthURL)
 		}()
 	}
 	wg.Wait()

@@ -38,7 +38,7 @@ func (c chatEnvironments) Diagnostics(ctx context.Context, env string) (string, 
 		live = ops.Blue
 	}
 	spec := e.Env.Slots[live]
-	h := ops.HTTPProber{}.Probe(ctx, spec.HealthURL)
+	h := e.Prober.Probe(ctx, spec.HealthURL)
 	hj, _ := json.MarshalIndent(h, "", "  ")
 	fmt.Fprintf(&b, "\n## /health of %s (%s)\n%s\n", live, spec.HealthURL, hj)
 	logs, err := e.Engine.Logs(ctx, spec.Container, diagnosticsLogLines)

@@ -2,12 +2,14 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/togather-foundation/togather-chatops/incidents"
 	"github.com/togather-foundation/togather-chatops/ops"
+	"github.com/togather-foundation/togather-chatops/ops/host"
 )
 
 // rules are the built-in alert rules with the configured durations.
@@ -93,23 +95,30 @@ func (a *App) monitor(ctx context.Context, eo *EnvOps, engine *incidents.Engine)
 }
 
 // liveSpec is the live slot of an environment and how to reach it.
-func liveSpec(ctx context.Context, eo *EnvOps) (ops.Slot, ops.SlotSpec, bool) {
+func liveSpec(ctx context.Context, eo *EnvOps) (ops.Slot, ops.SlotSpec, error) {
 	live, _, err := eo.Proxy.LiveSlot(ctx)
 	if err != nil {
-		return "", ops.SlotSpec{}, false // the proxy configuration is status's business
+		return "", ops.SlotSpec{}, err
 	}
-	return live, eo.Env.Slots[live], true
+	return live, eo.Env.Slots[live], nil
 }
 
 // healthSamples probes the live slot's /health; it reports whether the slot
-// is healthy.
+// is healthy. A host that cannot be reached, or a proxy configuration that
+// cannot be read, is a sample of its own rule rather than silence.
 func (a *App) healthSamples(ctx context.Context, eo *EnvOps, now time.Time) ([]incidents.Sample, bool) {
-	live, spec, ok := liveSpec(ctx, eo)
-	if !ok {
-		return nil, true
-	}
-	h := ops.HTTPProber{}.Probe(ctx, spec.HealthURL)
 	env := eo.Env.Name
+	live, spec, err := liveSpec(ctx, eo)
+	if err != nil {
+		if hostUnreachable(err) {
+			return []incidents.Sample{{Env: env, Metric: incidents.MetricHostUnreachable, Value: 1, At: now, Detail: err.Error()}}, false
+		}
+		return []incidents.Sample{
+			{Env: env, Metric: incidents.MetricHostUnreachable, Value: 0, At: now},
+			{Env: env, Metric: incidents.MetricProxyUnreadable, Value: 1, At: now, Detail: err.Error()},
+		}, false
+	}
+	h := eo.Prober.Probe(ctx, spec.HealthURL)
 	detail := fmt.Sprintf("%s is %s", live, h.Status)
 	if h.Problem != "" {
 		detail += ": " + h.Problem
@@ -118,6 +127,8 @@ func (a *App) healthSamples(ctx context.Context, eo *EnvOps, now time.Time) ([]i
 		detail += fmt.Sprintf("; %s %s %s", c.Name, c.Status, c.Message)
 	}
 	out := []incidents.Sample{
+		{Env: env, Metric: incidents.MetricHostUnreachable, Value: 0, At: now},
+		{Env: env, Metric: incidents.MetricProxyUnreadable, Value: 0, At: now},
 		{Env: env, Metric: incidents.MetricHealthUnhealthy, Value: b2f(!h.Status.Serving()), At: now, Detail: detail},
 		{Env: env, Metric: incidents.MetricHealthDegraded, Value: b2f(h.Status == ops.Degraded), At: now, Detail: detail},
 	}
@@ -137,9 +148,9 @@ func (a *App) healthSamples(ctx context.Context, eo *EnvOps, now time.Time) ([]i
 // error rate and p95 when a Prometheus URL is configured, the free disk
 // where snapshots go, and the age of the newest snapshot.
 func (a *App) resourceSamples(ctx context.Context, eo *EnvOps, now time.Time, restarts *restartWindow) []incidents.Sample {
-	_, spec, ok := liveSpec(ctx, eo)
-	if !ok {
-		return nil
+	_, spec, err := liveSpec(ctx, eo)
+	if err != nil {
+		return nil // healthSamples reports it
 	}
 	env := eo.Env.Name
 	var out []incidents.Sample
@@ -162,7 +173,7 @@ func (a *App) resourceSamples(ctx context.Context, eo *EnvOps, now time.Time, re
 		}
 	}
 	if dir := eo.SnapshotDir; dir != "" {
-		if free, total, err := ops.DiskFree(dir); err == nil && total > 0 {
+		if free, total, err := eo.DiskFree(dir); err == nil && total > 0 {
 			ratio := float64(free) / float64(total)
 			out = append(out, incidents.Sample{Env: env, Metric: incidents.MetricDiskFreeRatio, Value: ratio, At: now,
 				Detail: fmt.Sprintf("%.0f%% free where snapshots go (%s)", ratio*100, dir)})
@@ -174,6 +185,14 @@ func (a *App) resourceSamples(ctx context.Context, eo *EnvOps, now time.Time, re
 			Detail: fmt.Sprintf("newest snapshot %s is %.0fh old", list[0].Name, age)})
 	}
 	return out
+}
+
+// hostUnreachable reports whether err is a failure to reach the
+// environment's host (SSH down, key refused) rather than of what runs there.
+func hostUnreachable(err error) bool {
+	var he *host.Error
+	var hk *host.HostKeyError
+	return errors.As(err, &he) || errors.As(err, &hk)
 }
 
 func b2f(b bool) float64 {

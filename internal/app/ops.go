@@ -3,8 +3,11 @@ package app
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/togather-foundation/togather-chatops/bot"
@@ -13,6 +16,7 @@ import (
 	"github.com/togather-foundation/togather-chatops/ops"
 	"github.com/togather-foundation/togather-chatops/ops/caddy"
 	"github.com/togather-foundation/togather-chatops/ops/docker"
+	"github.com/togather-foundation/togather-chatops/ops/host"
 	"github.com/togather-foundation/togather-chatops/ops/pg"
 	"github.com/togather-foundation/togather-chatops/ops/statefile"
 	"github.com/togather-foundation/togather-chatops/store/postgres"
@@ -24,6 +28,7 @@ type Ops struct {
 	*ops.Service
 	envs    map[string]*EnvOps
 	engines []*docker.Engine
+	hosts   []host.Host
 }
 
 // EnvOps are the operations of one environment.
@@ -35,8 +40,14 @@ type EnvOps struct {
 	Database  ops.DatabaseInspector
 	Engine    *docker.Engine
 	Proxy     *caddy.Proxy
-	State     ops.StateFile      // nil without a state file
-	Metrics   ops.RequestMetrics // nil without a Prometheus URL
+	// Host is the machine the environment runs on; Prober and HTTP reach
+	// its loopback URLs through it.
+	Host   host.Host
+	Prober ops.HTTPProber
+	// DiskFree reads the free space of a directory on the host.
+	DiskFree func(path string) (free, total uint64, err error)
+	State    ops.StateFile      // nil without a state file
+	Metrics  ops.RequestMetrics // nil without a Prometheus URL
 	// SnapshotDir is where snapshots go; the monitors watch its free disk.
 	SnapshotDir string
 }
@@ -67,18 +78,30 @@ func NewOps(cfg *config.Config, o OpsOptions) (*Ops, error) {
 		}
 	}
 	res := &Ops{envs: map[string]*EnvOps{}}
+	hosts := map[string]host.Host{}
 	engines := map[string]*docker.Engine{}
 	var targets []ops.Target
 	for _, name := range cfg.EnvironmentNames() {
 		env, _ := cfg.Environment(name)
-		eng, ok := engines[env.DockerHost]
+		h, ok := hosts[env.Host]
 		if !ok {
 			var err error
-			if eng, err = docker.New(env.DockerHost); err != nil {
+			if h, err = newHost(cfg, env); err != nil {
+				res.Close()
+				return nil, fmt.Errorf("environment %s: %w", name, err)
+			}
+			hosts[env.Host] = h
+			res.hosts = append(res.hosts, h)
+		}
+		engineKey := env.Host + " " + env.DockerHost
+		eng, ok := engines[engineKey]
+		if !ok {
+			var err error
+			if eng, err = newEngine(h, env); err != nil {
 				res.Close()
 				return nil, fmt.Errorf("environment %s: docker host %s: %w", name, env.DockerHost, err)
 			}
-			engines[env.DockerHost] = eng
+			engines[engineKey] = eng
 			res.engines = append(res.engines, eng)
 		}
 		oe := OpsEnvironment(env)
@@ -86,13 +109,22 @@ func NewOps(cfg *config.Config, o OpsOptions) (*Ops, error) {
 		for s, spec := range oe.Slots {
 			ports[s] = spec.HostPort
 		}
-		proxy := caddy.New(env.Caddy.AdminURL, env.Caddy.Caddyfile, ports)
-		targets = append(targets, ops.Target{Env: oe, Engine: eng, Proxy: proxy, State: stateFile(env)})
-		db := appDB{envFile: env.EnvFile, variable: env.DatabaseURLVar}
-		snaps := &lazySnapshots{db: db, opts: pg.SnapshotOptions{Dir: env.Snapshots.Dir, RetentionDays: retentionDays(env), Env: name, Now: o.Now}}
-		eo := &EnvOps{Env: oe, Snapshots: snaps, Database: lazyInspector{db: db}, Engine: eng, Proxy: proxy, State: stateFile(env), SnapshotDir: env.Snapshots.Dir}
+		proxy := caddy.New(env.Caddy.AdminURL, env.Caddy.Caddyfile, ports, caddy.OnHost(h))
+		files := h.Files()
+		hc := host.HTTPClient(h, 5*time.Second)
+		prober := ops.HTTPProber{Client: hc}
+		state := stateFile(env, files)
+		targets = append(targets, ops.Target{Env: oe, Engine: eng, Proxy: proxy, State: state, Prober: prober})
+		db := appDB{host: h, envFile: env.EnvFile, variable: env.DatabaseURLVar}
+		snaps := &lazySnapshots{db: db, opts: pg.SnapshotOptions{Dir: env.Snapshots.Dir, RetentionDays: retentionDays(env), Env: name, Now: o.Now, Files: files}}
+		diskFree := ops.DiskFreeOn(files, func(dir string) (uint64, uint64, error) {
+			d, err := files.Disk(dir)
+			return d.Free, d.Total, err
+		})
+		eo := &EnvOps{Env: oe, Snapshots: snaps, Database: lazyInspector{db: db}, Engine: eng, Proxy: proxy, State: state,
+			SnapshotDir: env.Snapshots.Dir, Host: h, Prober: prober, DiskFree: diskFree}
 		if env.PrometheusURL != "" {
-			eo.Metrics = prometheus.Client{URL: env.PrometheusURL}
+			eo.Metrics = prometheus.Client{URL: env.PrometheusURL, HTTP: hc}
 		}
 		if o.Store != nil {
 			var migrator ops.Migrator
@@ -100,16 +132,27 @@ func NewOps(cfg *config.Config, o OpsOptions) (*Ops, error) {
 				migrator = lazyMigrator{db: db}
 			}
 			eo.Deployer = ops.NewDeployer(ops.DeployerDeps{
-				Env: oe, Engine: eng, Proxy: proxy, Prober: ops.HTTPProber{}, Journal: o.Store, Locker: o.Store.Locks(),
-				Snapshots: snaps, Migrator: migrator, State: stateFile(env), Metrics: eo.Metrics, Notify: o.Notify, Now: o.Now,
+				Env: oe, Engine: eng, Proxy: proxy, Prober: prober, Journal: o.Store, Locker: o.Store.Locks(),
+				Snapshots: snaps, Migrator: migrator, State: state, Metrics: eo.Metrics, Notify: o.Notify, Now: o.Now, HTTP: hc,
 			})
 			deps := ops.PreflightDeps{
-				Env: oe, Window: window(cfg), Engine: eng, Proxy: proxy, Mode: proxy, Prober: ops.HTTPProber{}, Locker: o.Store.Locks(),
+				Env: oe, Window: window(cfg), Engine: eng, Proxy: proxy, Mode: proxy, Prober: prober, Locker: o.Store.Locks(),
 				Snapshotter: snaps, SnapshotDir: env.Snapshots.Dir, Migrator: migrator, AppDB: lazyMigrator{db: db},
+				Files: files, DiskFree: diskFree,
 			}
 			// Production checks that staging already runs the migrations.
 			if st, ok := cfg.Environment("staging"); ok && oe.Production && migrator != nil {
-				deps.StagingMigrator = lazyMigrator{db: appDB{envFile: st.EnvFile, variable: st.DatabaseURLVar}}
+				sh, ok := hosts[st.Host]
+				if !ok {
+					var err error
+					if sh, err = newHost(cfg, st); err != nil {
+						res.Close()
+						return nil, fmt.Errorf("environment staging: %w", err)
+					}
+					hosts[st.Host] = sh
+					res.hosts = append(res.hosts, sh)
+				}
+				deps.StagingMigrator = lazyMigrator{db: appDB{host: sh, envFile: st.EnvFile, variable: st.DatabaseURLVar}}
 			}
 			eo.Preflight = ops.NewPreflighter(deps)
 		}
@@ -128,12 +171,38 @@ func (o *Ops) Env(name string) (*EnvOps, error) {
 	return e, nil
 }
 
-// Close releases the Docker clients.
+// Close releases the Docker clients and the hosts' connections.
 func (o *Ops) Close() {
 	for _, e := range o.engines {
 		_ = e.Close()
 	}
 	o.engines = nil
+	for _, h := range o.hosts {
+		_ = h.Close()
+	}
+	o.hosts = nil
+}
+
+// newHost is the machine env runs on: the bot's own, or one reached over
+// SSH with the configured key and pinned host keys.
+func newHost(cfg *config.Config, env config.Environment) (host.Host, error) {
+	if !env.Remote() {
+		return host.Local{}, nil
+	}
+	return host.NewSSH(host.SSHConfig{
+		URL: env.Host, IdentityFile: cfg.SSH.IdentityFile, AgentSocket: os.Getenv("SSH_AUTH_SOCK"),
+		KnownHosts: cfg.SSH.KnownHosts, KeepAlive: cfg.SSH.KeepAlive, Timeout: cfg.SSH.ConnectTimeout,
+		MaxChannels: cfg.SSH.MaxChannels,
+	})
+}
+
+// newEngine is env's Docker engine: through the host's socket on a remote
+// host, as configured on the local one.
+func newEngine(h host.Host, env config.Environment) (*docker.Engine, error) {
+	if !env.Remote() {
+		return docker.New(env.DockerHost)
+	}
+	return docker.OnHost(h, strings.TrimPrefix(env.DockerHost, "unix://"))
 }
 
 // OpsEnvironment converts an environment's configuration to the plain values
@@ -175,11 +244,11 @@ func maintenanceRules(cfg *config.Config) ops.MaintenanceRules {
 		Watch: m.Watch, Location: cfg.Location()}
 }
 
-func stateFile(env config.Environment) ops.StateFile {
+func stateFile(env config.Environment, files host.Files) ops.StateFile {
 	if env.StateFile == "" {
 		return nil
 	}
-	return statefile.New(env.StateFile, env.Name)
+	return statefile.OnHost(env.StateFile, env.Name, files)
 }
 
 // retentionDays is the environment's snapshot retention; RETENTION_DAYS
@@ -191,12 +260,50 @@ func retentionDays(env config.Environment) int {
 	return env.Snapshots.RetentionDays
 }
 
-// appDB finds the application database URL in the app's env file, read at
-// use so a rotated password is picked up without a restart.
-type appDB struct{ envFile, variable string }
+// appDB finds the application database URL in the app's env file on the
+// host, read at use so a rotated password is picked up without a restart.
+// On a remote host the URL's server is reached through a forward of the
+// host's connection.
+type appDB struct {
+	host              host.Host
+	envFile, variable string
+}
 
 func (a appDB) url() (string, error) {
-	data, err := os.ReadFile(a.envFile)
+	raw, err := a.fileURL()
+	if err != nil {
+		return "", err
+	}
+	return reachDatabase(a.host, raw)
+}
+
+// reachDatabase rewrites a postgres:// URL so that its server, as the host
+// sees it, is reached from the bot's machine.
+func reachDatabase(h host.Host, raw string) (string, error) {
+	if _, local := h.(host.Local); local {
+		return raw, nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("app database URL: not a postgres://user:password@host:port/db URL")
+	}
+	if u.Query().Has("host") {
+		return "", fmt.Errorf("app database URL: a host= parameter cannot be reached through %s; put the server in the URL's host part", h.Name())
+	}
+	port := u.Port()
+	if port == "" {
+		port = "5432"
+	}
+	addr, err := h.Reach(net.JoinHostPort(u.Hostname(), port))
+	if err != nil {
+		return "", fmt.Errorf("app database: %w", err)
+	}
+	u.Host = addr
+	return u.String(), nil
+}
+
+func (a appDB) fileURL() (string, error) {
+	data, err := a.host.Files().ReadFile(a.envFile)
 	if err != nil {
 		return "", fmt.Errorf("app database URL: %w", err)
 	}

@@ -35,6 +35,7 @@ type Config struct {
 	HTTP         HTTP                   `yaml:"http"`
 	Channels     Channels               `yaml:"channels"`
 	Environments map[string]Environment `yaml:"environments"`
+	SSH          SSH                    `yaml:"ssh"`
 	Roles        []Role                 `yaml:"roles"`
 	Policy       Policy                 `yaml:"policy"`
 	Alerts       Alerts                 `yaml:"alerts"`
@@ -85,11 +86,32 @@ type Channels struct {
 	Announcements  string `yaml:"announcements"`
 }
 
+// SSH is how the bot reaches the environments whose host is ssh://….
+type SSH struct {
+	// IdentityFile is the bot's private key (unencrypted; a key with a
+	// passphrase goes into an agent, SSH_AUTH_SOCK, which is also used).
+	IdentityFile string `yaml:"identity_file"`
+	// KnownHosts pins the hosts' keys; an unknown or changed key is refused.
+	KnownHosts string `yaml:"known_hosts"`
+	// KeepAlive is the pace of keepalive requests; three missed drop the
+	// connection, which is then opened again with backoff.
+	KeepAlive      time.Duration `yaml:"keepalive"`
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// MaxChannels bounds the channels open at once on one host's connection.
+	MaxChannels int `yaml:"max_channels"`
+}
+
+// LocalHost is the host value of an environment on the bot's own machine.
+const LocalHost = "local"
+
 // Environment is one deployment target: a Docker host running the blue and
 // green slots behind Caddy.
 type Environment struct {
 	// Name is the key under environments (set by Parse).
-	Name       string `yaml:"-"`
+	Name string `yaml:"-"`
+	// Host is where the environment runs: "local" or ssh://user@host[:port].
+	// Every path and loopback URL below is that host's.
+	Host       string `yaml:"host"`
 	DockerHost string `yaml:"docker_host"`
 	// Image is the image reference template; it contains {version}.
 	Image string `yaml:"image"`
@@ -335,6 +357,10 @@ func (c *Config) applyDefaults(present map[string]bool) {
 	setDefault(d, "slack.workers", &c.Slack.Workers, 16)
 	setDefault(d, "slack.command_timeout", &c.Slack.CommandTimeout, 2*time.Minute)
 	setDefault(d, "store.envelope_ttl", &c.Store.EnvelopeTTL, 24*time.Hour)
+	setDefault(d, "ssh.known_hosts", &c.SSH.KnownHosts, "/etc/togather-chatops/known_hosts")
+	setDefault(d, "ssh.keepalive", &c.SSH.KeepAlive, 10*time.Second)
+	setDefault(d, "ssh.connect_timeout", &c.SSH.ConnectTimeout, 10*time.Second)
+	setDefault(d, "ssh.max_channels", &c.SSH.MaxChannels, 64)
 	setDefault(d, "http.listen", &c.HTTP.Listen, "127.0.0.1:9102")
 
 	w := &c.Policy.DeployWindow
@@ -377,6 +403,7 @@ var retentionDays = map[string]int{"development": 1, "staging": 7, "production":
 func (e *Environment) applyDefaults(d defaulter, name string) {
 	e.Name = name
 	p := "environments." + name + "."
+	setDefault(d, p+"host", &e.Host, LocalHost)
 	setDefault(d, p+"docker_host", &e.DockerHost, "unix:///var/run/docker.sock")
 	setDefault(d, p+"image", &e.Image, "togather-server:{version}")
 	setDefault(d, p+"env_file", &e.EnvFile, "/opt/togather/.env."+name)
@@ -460,6 +487,10 @@ func (c *Config) Environment(name string) (Environment, bool) {
 	e, ok := c.Environments[name]
 	return e, ok
 }
+
+// Remote reports whether the environment runs on another machine, reached
+// over SSH.
+func (e Environment) Remote() bool { return e.Host != "" && e.Host != LocalHost }
 
 // ImageRef is the image reference of a version: Image with {version}
 // replaced.

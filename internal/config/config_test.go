@@ -65,6 +65,7 @@ func TestGoodFileAppliesDefaults(t *testing.T) {
 
 		{"production, all defaults", prod, config.Environment{
 			Name:           "production",
+			Host:           "local",
 			DockerHost:     "unix:///var/run/docker.sock",
 			Image:          "togather-server:{version}",
 			EnvFile:        "/opt/togather/.env.production",
@@ -186,14 +187,16 @@ func TestExampleFile(t *testing.T) {
 	}
 	for _, name := range example.EnvironmentNames() {
 		got, want := example.Environments[name], defaults.Environments[name]
-		// Chosen per installation: where the engine is, the public URL.
-		want.DockerHost, want.PublicURL = got.DockerHost, got.PublicURL
+		// Chosen per installation: the host, where the engine is, the public URL.
+		want.Host, want.DockerHost, want.PublicURL = got.Host, got.DockerHost, got.PublicURL
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("example environment %s differs from the defaults:\n got %+v\nwant %+v", name, got, want)
 		}
 	}
 	want := defaults.Slack
 	want.OncallGroup = example.Slack.OncallGroup
+	ssh := defaults.SSH
+	ssh.IdentityFile = example.SSH.IdentityFile
 	for _, c := range []struct {
 		name      string
 		got, want any
@@ -201,6 +204,7 @@ func TestExampleFile(t *testing.T) {
 		{"timezone", example.Timezone, defaults.Timezone},
 		{"slack", example.Slack, want},
 		{"store", example.Store, defaults.Store},
+		{"ssh", example.SSH, ssh},
 		{"http", example.HTTP, defaults.HTTP},
 		{"deploy window", example.Policy.DeployWindow, defaults.Policy.DeployWindow},
 		{"approval ttl", example.Policy.ApprovalTTL, defaults.Policy.ApprovalTTL},

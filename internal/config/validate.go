@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/togather-foundation/togather-chatops/ops/host"
 )
 
 // Problem is one thing wrong with a configuration.
@@ -100,8 +102,13 @@ func (c *Config) Validate() []Problem {
 		v.add("environments", "at least one environment is required")
 	}
 	taken := resources{}
+	remote := false
 	for _, name := range c.EnvironmentNames() {
 		c.Environments[name].validate(v, "environments."+name, taken)
+		remote = remote || c.Environments[name].Remote()
+	}
+	if remote {
+		c.SSH.validate(v)
 	}
 	c.validateRoles(v)
 	c.Policy.validate(v)
@@ -211,7 +218,7 @@ func (ch Channels) validate(v *validator) {
 
 func (e Environment) validate(v *validator, p string, taken resources) {
 	v.check(envNameRE.MatchString(e.Name), p, "environment name must match [a-z][a-z0-9-]*")
-	e.validateDockerHost(v, p+".docker_host")
+	e.validateHost(v, p)
 	if v.required(p+".image", e.Image) {
 		v.check(strings.Contains(e.Image, "{version}"), p+".image", "must contain {version}")
 	}
@@ -231,12 +238,12 @@ func (e Environment) validate(v *validator, p string, taken resources) {
 	for _, s := range e.Slots.All() {
 		sp := p + ".slots." + s.Name
 		if v.required(sp+".container", s.Container) {
-			taken.claim(v, e.DockerHost, "container "+s.Container, sp+".container")
+			taken.claim(v, e.Host+" "+e.DockerHost, "container "+s.Container, sp+".container")
 		}
 		if s.HostPort < 1 || s.HostPort > 65535 {
 			v.check(false, sp+".host_port", "out of range 1-65535")
 		} else {
-			taken.claim(v, e.DockerHost, fmt.Sprintf("port %d", s.HostPort), sp+".host_port")
+			taken.claim(v, e.Host+" "+e.DockerHost, fmt.Sprintf("port %d", s.HostPort), sp+".host_port")
 		}
 		v.httpURL(sp+".health_url", s.HealthURL)
 	}
@@ -245,6 +252,7 @@ func (e Environment) validate(v *validator, p string, taken resources) {
 	v.check(m.Dir == "" || m.ImagePath == "", p+".migrations", "set dir or image_path, not both")
 	if m.Dir != "" {
 		v.absPath(p+".migrations.dir", m.Dir)
+		v.check(!e.Remote(), p+".migrations.dir", "is not supported on an ssh:// host yet: use image_path (migrations inside the release image)")
 	}
 	if m.ImagePath != "" {
 		v.absPath(p+".migrations.image_path", m.ImagePath)
@@ -278,21 +286,41 @@ func (r resources) claim(v *validator, dockerHost, what, path string) {
 	r[key] = path
 }
 
-func (e Environment) validateDockerHost(v *validator, p string) {
-	if !v.required(p, e.DockerHost) {
+// validateHost checks host and docker_host: on an ssh:// host the engine
+// is the host's own socket, reached through the connection.
+func (e Environment) validateHost(v *validator, p string) {
+	if e.Remote() {
+		_, err := host.ParseTarget(e.Host)
+		v.check(err == nil, p+".host", "%v", err)
+	}
+	dp := p + ".docker_host"
+	if !v.required(dp, e.DockerHost) {
 		return
 	}
 	u, err := url.Parse(e.DockerHost)
 	switch {
 	case err != nil:
-		v.check(false, p, "not a URL")
+		v.check(false, dp, "not a URL")
 	case u.Scheme == "unix":
-		v.check(path.IsAbs(u.Path), p, "unix:// needs an absolute socket path")
-	case u.Scheme == "tcp" || u.Scheme == "ssh":
-		v.check(u.Host != "", p, "%s:// needs a host", u.Scheme)
+		v.check(path.IsAbs(u.Path), dp, "unix:// needs an absolute socket path")
+	case u.Scheme == "ssh":
+		v.check(false, dp, "ssh:// is not a Docker transport: set host: %s and leave docker_host as the host's socket (unix:///var/run/docker.sock)", e.DockerHost)
+	case u.Scheme == "tcp":
+		v.check(u.Host != "", dp, "tcp:// needs a host")
+		v.check(!e.Remote(), dp, "on an ssh:// host the engine is reached through its socket: use unix:///var/run/docker.sock")
 	default:
-		v.check(false, p, "scheme must be unix://, tcp:// or ssh://")
+		v.check(false, dp, "scheme must be unix:// or tcp://")
 	}
+}
+
+func (s SSH) validate(v *validator) {
+	if s.IdentityFile != "" {
+		v.absPath("ssh.identity_file", s.IdentityFile)
+	}
+	v.absPath("ssh.known_hosts", s.KnownHosts)
+	v.positive("ssh.keepalive", s.KeepAlive)
+	v.positive("ssh.connect_timeout", s.ConnectTimeout)
+	v.check(s.MaxChannels >= 1, "ssh.max_channels", "must be at least 1")
 }
 
 func (c *Config) validateRoles(v *validator) {

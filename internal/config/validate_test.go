@@ -24,7 +24,7 @@ func TestValidateBroken(t *testing.T) {
 		{"environments.Prod", "environment name must match [a-z][a-z0-9-]*"},
 		{"environments.production.caddy.admin_url", "required"},
 		{"environments.production.database_url_var", "not a variable name"},
-		{"environments.production.docker_host", "scheme must be unix://, tcp:// or ssh://"},
+		{"environments.production.docker_host", "scheme must be unix:// or tcp://"},
 		{"environments.production.env_file", "must be an absolute path"},
 		{"environments.production.image", "must contain {version}"},
 		{"environments.production.migrations", "set dir or image_path, not both"},
@@ -128,15 +128,32 @@ func TestValidateCases(t *testing.T) {
 		{"empty window span", func(c *config.Config) {
 			c.Policy.DeployWindow.Start, c.Policy.DeployWindow.End = "10:00", "10:00"
 		}, []config.Problem{{"policy.deploy_window.end", "must be after start (10:00)"}}},
-		{"docker over ssh", func(c *config.Config) {
-			setEnv(c, "qa", func(e *config.Environment) { e.DockerHost = "ssh://deploy@qa.example" })
+		{"environment on an ssh host", func(c *config.Config) {
+			setEnv(c, "qa", func(e *config.Environment) {
+				e.Host, e.DockerHost = "ssh://deploy@qa.example:2222", "unix:///var/run/docker.sock"
+			})
 		}, nil},
+		{"docker_host ssh:// is no transport", func(c *config.Config) {
+			setEnv(c, "qa", func(e *config.Environment) { e.DockerHost = "ssh://deploy@qa.example" })
+		}, []config.Problem{{"environments.qa.docker_host", "ssh:// is not a Docker transport: set host: ssh://deploy@qa.example and leave docker_host as the host's socket (unix:///var/run/docker.sock)"}}},
+		{"ssh host without a known_hosts file", func(c *config.Config) {
+			c.SSH.KnownHosts = ""
+			setEnv(c, "qa", func(e *config.Environment) {
+				e.Host, e.DockerHost = "ssh://deploy@qa.example", "unix:///var/run/docker.sock"
+			})
+		}, []config.Problem{{"ssh.known_hosts", "required"}}},
+		{"migrations dir on an ssh host", func(c *config.Config) {
+			setEnv(c, "qa", func(e *config.Environment) {
+				e.Host, e.DockerHost = "ssh://deploy@qa.example", "unix:///var/run/docker.sock"
+				e.Migrations = config.Migrations{Dir: "/opt/togather/migrations"}
+			})
+		}, []config.Problem{{"environments.qa.migrations.dir", "is not supported on an ssh:// host yet: use image_path (migrations inside the release image)"}}},
 		{"docker socket without path", func(c *config.Config) {
 			setEnv(c, "production", func(e *config.Environment) { e.DockerHost = "unix://" })
 		}, []config.Problem{{"environments.production.docker_host", "unix:// needs an absolute socket path"}}},
 		{"ssh without host", func(c *config.Config) {
-			setEnv(c, "staging", func(e *config.Environment) { e.DockerHost = "ssh://" })
-		}, []config.Problem{{"environments.staging.docker_host", "ssh:// needs a host"}}},
+			setEnv(c, "staging", func(e *config.Environment) { e.Host, e.DockerHost = "ssh://", "unix:///var/run/docker.sock" })
+		}, []config.Problem{{"environments.staging.host", `host "ssh://": want ssh://user@host[:port]`}}},
 		{"environments sharing a docker host share no container", func(c *config.Config) {
 			setEnv(c, "qa", func(e *config.Environment) { e.Slots.Blue.Container = "togather-server-green" })
 		}, []config.Problem{{"environments.staging.slots.green.container",

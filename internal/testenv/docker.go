@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -54,17 +53,6 @@ func TestappImage(t testing.TB, cli *client.Client, version, mode string) string
 		t.Fatalf("testapp image: %v", err)
 	}
 	return ref
-}
-
-// FreePort returns a TCP port that is free on 127.0.0.1 right now.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // ContainerLabels returns labels marking a container as test material of t

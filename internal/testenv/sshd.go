@@ -55,7 +55,7 @@ func StartSSHD(t testing.TB) *SSHD {
 	s.IdentityFile = filepath.Join(dir, "id_ed25519")
 	s.HostKey = hostPub
 	must(t, os.WriteFile(filepath.Join(dir, "authorized_keys"), ssh.MarshalAuthorizedKey(clientPub), 0o600))
-	s.Port = freePort(t)
+	s.Port = FreePort(t)
 	s.KnownHosts = filepath.Join(dir, "known_hosts")
 	must(t, os.WriteFile(s.KnownHosts, []byte(knownhosts.Line([]string{s.addr()}, hostPub)+"\n"), 0o644))
 	s.config = filepath.Join(dir, "sshd_config")
@@ -200,14 +200,6 @@ func writeKey(t testing.TB, path string) ssh.PublicKey {
 	must(t, err)
 	must(t, os.WriteFile(path+".pub", ssh.MarshalAuthorizedKey(sp), 0o644))
 	return sp
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func currentUser(t testing.TB) string {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -119,7 +118,7 @@ func (p *Proxy) ExitMaintenance(ctx context.Context) error {
 
 // InMaintenance reports whether the Caddyfile is in maintenance mode.
 func (p *Proxy) InMaintenance(context.Context) (bool, error) {
-	src, err := os.ReadFile(p.path)
+	src, err := p.files.ReadFile(p.path)
 	if err != nil {
 		return false, fmt.Errorf("read caddyfile: %w", err)
 	}
@@ -136,7 +135,7 @@ func (p *Proxy) InMaintenance(context.Context) (bool, error) {
 func (p *Proxy) edit(ctx context.Context, change func([]byte) ([]byte, error)) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	current, err := os.ReadFile(p.path)
+	current, err := p.files.ReadFile(p.path)
 	if err != nil {
 		return fmt.Errorf("read caddyfile: %w", err)
 	}

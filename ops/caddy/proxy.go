@@ -8,13 +8,12 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/togather-foundation/togather-chatops/ops"
+	"github.com/togather-foundation/togather-chatops/ops/host"
 )
 
 // Proxy is one environment's Caddy: its admin API and the Caddyfile it runs.
@@ -23,6 +22,7 @@ type Proxy struct {
 	path   string
 	ports  map[ops.Slot]int
 	client *http.Client
+	files  host.Files
 	mu     sync.Mutex // serialises the read-load-save of Switch and Restore
 }
 
@@ -32,6 +32,15 @@ type Option func(*Proxy)
 // WithHTTPClient sets the client used for the admin API (default: one with
 // a 30 s timeout).
 func WithHTTPClient(c *http.Client) Option { return func(p *Proxy) { p.client = c } }
+
+// OnHost reaches the admin API and the Caddyfile on h (default: the bot's
+// own machine).
+func OnHost(h host.Host) Option {
+	return func(p *Proxy) {
+		p.client = host.HTTPClient(h, 30*time.Second)
+		p.files = h.Files()
+	}
+}
 
 // New returns the Proxy whose admin API is at adminURL (for example
 // http://localhost:2019) and whose configuration is the Caddyfile at
@@ -43,6 +52,7 @@ func New(adminURL, caddyfilePath string, ports map[ops.Slot]int, opts ...Option)
 		path:   caddyfilePath,
 		ports:  maps.Clone(ports),
 		client: &http.Client{Timeout: 30 * time.Second},
+		files:  host.Local{}.Files(),
 	}
 	for _, o := range opts {
 		o(p)
@@ -55,7 +65,7 @@ func New(adminURL, caddyfilePath string, ports map[ops.Slot]int, opts ...Option)
 // header naming another slot than the port's, or a port of no slot, is
 // ErrDrift.
 func (p *Proxy) LiveSlot(context.Context) (ops.Slot, int, error) {
-	src, err := os.ReadFile(p.path)
+	src, err := p.files.ReadFile(p.path)
 	if err != nil {
 		return "", 0, fmt.Errorf("read caddyfile: %w", err)
 	}
@@ -87,7 +97,7 @@ func (p *Proxy) Switch(ctx context.Context, slot ops.Slot) (previous []byte, err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	previous, err = os.ReadFile(p.path)
+	previous, err = p.files.ReadFile(p.path)
 	if err != nil {
 		return nil, fmt.Errorf("switch: read caddyfile: %w", err)
 	}
@@ -127,7 +137,7 @@ func (p *Proxy) apply(ctx context.Context, caddyfile []byte) error {
 
 // save persists a configuration Caddy has accepted.
 func (p *Proxy) save(caddyfile []byte) error {
-	if err := writeFileAtomic(p.path, caddyfile); err != nil {
+	if err := host.WriteFileAtomic(p.files, p.path, caddyfile, 0o644); err != nil {
 		return fmt.Errorf("caddy runs the new configuration but saving it failed, so the file still holds the old one: %w", err)
 	}
 	return nil
@@ -182,50 +192,4 @@ func (p *Proxy) do(req *http.Request) error {
 		msg = e.Error
 	}
 	return fmt.Errorf("caddy admin answered %s: %s", resp.Status, msg)
-}
-
-// writeFileAtomic replaces the file at path (following symlinks) with data,
-// keeping its permission bits: a temporary file in the same directory is
-// written, synced and renamed over it, then the directory is synced.
-func writeFileAtomic(path string, data []byte) (err error) {
-	path, err = filepath.EvalSymlinks(path)
-	if err != nil {
-		return err
-	}
-	info, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Chmod(info.Mode().Perm()); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

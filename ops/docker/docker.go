@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"github.com/docker/go-connections/nat"
 
 	"github.com/togather-foundation/togather-chatops/ops"
+	"github.com/togather-foundation/togather-chatops/ops/host"
 )
 
 // Errors callers can test for with errors.Is.
@@ -38,22 +40,61 @@ var _ ops.ContainerInspector = (*Engine)(nil)
 
 // Engine talks to one Docker engine.
 type Engine struct {
-	cli *client.Client
+	cli   *client.Client
+	files host.Files // where env files are read
 }
 
-// New connects to the engine at host (e.g. unix:///var/run/docker.sock); an
-// empty host uses the environment (DOCKER_HOST, default socket). The API
-// version is negotiated, so older engines work.
-func New(host string) (*Engine, error) {
+// New connects to the engine at dockerHost (e.g. unix:///var/run/docker.sock)
+// from the bot's machine; an empty dockerHost uses the environment
+// (DOCKER_HOST, default socket). The API version is negotiated, so older
+// engines work.
+func New(dockerHost string) (*Engine, error) {
 	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
-	if host != "" {
-		opts = append(opts, client.WithHost(host))
+	if dockerHost != "" {
+		opts = append(opts, client.WithHost(dockerHost))
 	}
 	cli, err := client.NewClientWithOpts(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
-	return &Engine{cli: cli}, nil
+	return &Engine{cli: cli, files: host.Local{}.Files()}, nil
+}
+
+// OnHost connects to the engine socket at socket (a path on h, e.g.
+// /var/run/docker.sock) through h; env files are read on h too.
+func OnHost(h host.Host, socket string) (*Engine, error) {
+	cli, err := client.NewClientWithOpts(
+		client.WithAPIVersionNegotiation(),
+		client.WithHost("unix://"+socket),
+		client.WithDialContext(func(ctx context.Context, _, _ string) (net.Conn, error) {
+			c, err := h.DialContext(ctx, "unix", socket)
+			var he *host.Error
+			if errors.As(err, &he) {
+				return nil, hostDialError{he}
+			}
+			return c, err
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("docker client for %s: %w", h.Name(), err)
+	}
+	return &Engine{cli: cli, files: h.Files()}, nil
+}
+
+// hostDialError keeps a host's own account of a failed dial: the Docker
+// client replaces any network error it can see with "Cannot connect to the
+// Docker daemon at unix://…", which names neither the host nor the cause.
+type hostDialError struct{ err *host.Error }
+
+func (e hostDialError) Error() string { return e.err.Error() }
+
+// As exposes the host error only, not the network error inside it.
+func (e hostDialError) As(target any) bool {
+	t, ok := target.(**host.Error)
+	if ok {
+		*t = e.err
+	}
+	return ok
 }
 
 // Close releases the client's connections.
@@ -106,7 +147,7 @@ func (e *Engine) Inspect(ctx context.Context, name string) (ops.ContainerInfo, e
 func (e *Engine) Run(ctx context.Context, spec ops.ContainerSpec) (string, error) {
 	env := spec.Env
 	if spec.EnvFile != "" {
-		fileEnv, err := readEnvFile(spec.EnvFile)
+		fileEnv, err := readEnvFile(e.files, spec.EnvFile)
 		if err != nil {
 			return "", err
 		}

@@ -2,20 +2,21 @@ package docker
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
-	"os"
 	"strings"
+
+	"github.com/togather-foundation/togather-chatops/ops/host"
 )
 
 // readEnvFile reads a KEY=VALUE env file; see parseEnv.
-func readEnvFile(path string) ([]string, error) {
-	f, err := os.Open(path)
+func readEnvFile(files host.Files, path string) ([]string, error) {
+	data, err := files.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("env file: %w", err)
 	}
-	defer f.Close()
-	env, err := parseEnv(f)
+	env, err := parseEnv(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("env file %s: %w", path, err)
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/docker/docker/api/types/container"
+
+	"github.com/togather-foundation/togather-chatops/ops/host"
 )
 
 func TestParseEnv(t *testing.T) {
@@ -53,11 +55,11 @@ func TestParseEnv(t *testing.T) {
 func TestReadEnvFileErrorHidesContent(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "env")
 	os.WriteFile(path, []byte("hunter2\n"), 0o600)
-	_, err := readEnvFile(path)
+	_, err := readEnvFile(host.Local{}.Files(), path)
 	if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), path) {
 		t.Errorf("error = %v, want one naming the file but not the content", err)
 	}
-	if _, err := readEnvFile(filepath.Join(t.TempDir(), "missing")); err == nil {
+	if _, err := readEnvFile(host.Local{}.Files(), filepath.Join(t.TempDir(), "missing")); err == nil {
 		t.Error("missing file: no error")
 	}
 }

@@ -20,8 +20,8 @@ type HostKeyError struct {
 	Fingerprint string // SHA256:… of the key offered
 	KeyType     string
 	KnownHosts  string
-	Changed     bool   // the file has a different key for the host
-	Line        int    // the line of that key, when Changed
+	Changed     bool // the file has a different key for the host
+	Line        int  // the line of that key, when Changed
 }
 
 func (e *HostKeyError) Error() string {

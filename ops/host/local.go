@@ -38,7 +38,7 @@ func (Local) Close() error { return nil }
 
 type localFiles struct{}
 
-func (localFiles) ReadFile(name string) ([]byte, error) { return os.ReadFile(name) }
+func (localFiles) ReadFile(name string) ([]byte, error)  { return os.ReadFile(name) }
 func (localFiles) Stat(name string) (fs.FileInfo, error) { return os.Stat(name) }
 func (localFiles) Open(name string) (io.ReadCloser, error) {
 	return os.Open(name)

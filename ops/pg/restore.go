@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -123,11 +122,11 @@ func (s *Snapshotter) checked(ctx context.Context, name string) (string, *meta, 
 	if err != nil {
 		return "", nil, err
 	}
-	m, err := readMeta(path)
+	m, err := s.readMeta(path)
 	if err != nil {
 		return "", nil, err
 	}
-	f, err := os.Open(path)
+	f, err := s.opts.Files.Open(path)
 	if err != nil {
 		return "", nil, fmt.Errorf("open snapshot: %w", err)
 	}
@@ -157,7 +156,7 @@ func (s *Snapshotter) checked(ctx context.Context, name string) (string, *meta, 
 // database db.
 func (s *Snapshotter) load(parent context.Context, srv server, db, path string, progress func(ops.Progress)) error {
 	start := time.Now()
-	f, err := os.Open(path)
+	f, err := s.opts.Files.Open(path)
 	if err != nil {
 		return fmt.Errorf("open snapshot: %w", err)
 	}

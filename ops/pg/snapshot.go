@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -22,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/togather-foundation/togather-chatops/ops"
+	"github.com/togather-foundation/togather-chatops/ops/host"
 )
 
 // SnapshotOptions configures a Snapshotter.
@@ -36,6 +36,9 @@ type SnapshotOptions struct {
 	Env           string           // environment name, for the retention default
 	Now           func() time.Time // clock of names and metadata; time.Now if nil
 	PgDump, Psql  string           // client binaries; found in PATH if empty
+	// Files is the file system Dir is on (the environment's host); the
+	// bot's own if nil.
+	Files host.Files
 }
 
 // Snapshotter takes and restores plain-SQL pg_dump snapshots of one
@@ -61,6 +64,9 @@ func NewSnapshotter(o SnapshotOptions) *Snapshotter {
 	}
 	if o.RetentionDays <= 0 {
 		o.RetentionDays = DefaultRetentionDays(o.Env)
+	}
+	if o.Files == nil {
+		o.Files = host.Local{}.Files()
 	}
 	return &Snapshotter{opts: o}
 }
@@ -128,7 +134,7 @@ func (s *Snapshotter) Create(ctx context.Context, reason string, progress func(o
 	if err != nil {
 		return ops.SnapshotInfo{}, err
 	}
-	if err := os.MkdirAll(s.opts.Dir, 0o700); err != nil {
+	if err := s.opts.Files.MkdirAll(s.opts.Dir, 0o700); err != nil {
 		return ops.SnapshotInfo{}, fmt.Errorf("snapshot directory: %w", err)
 	}
 	started, clock := s.opts.Now().UTC(), time.Now()
@@ -142,7 +148,7 @@ func (s *Snapshotter) Create(ctx context.Context, reason string, progress func(o
 		}
 		name = fmt.Sprintf("togather_%s_%s_%s%s", fileSafe(srv.database), started.Format(stampLayout), r, snapshotExt)
 		path = filepath.Join(s.opts.Dir, name)
-		if _, err := os.Lstat(path); err != nil {
+		if _, err := s.opts.Files.Stat(path); err != nil {
 			break
 		}
 		if n == maxSameSecond {
@@ -171,7 +177,7 @@ func (s *Snapshotter) Create(ctx context.Context, reason string, progress func(o
 	}
 	counts, err := rowCounts(ctx, tx)
 	if err != nil {
-		os.Remove(path + partialExt)
+		s.opts.Files.Remove(path + partialExt)
 		return ops.SnapshotInfo{}, err
 	}
 	m := meta{
@@ -199,14 +205,14 @@ func (s *Snapshotter) Create(ctx context.Context, reason string, progress func(o
 // compressed, to partial; it returns the file's size and SHA-256. On failure
 // partial is removed.
 func (s *Snapshotter) dump(parent context.Context, srv server, exported, partial string, start time.Time, progress func(ops.Progress)) (size int64, sum string, err error) {
-	f, err := os.OpenFile(partial, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := s.opts.Files.Create(partial, 0o600)
 	if err != nil {
 		return 0, "", fmt.Errorf("create snapshot file: %w", err)
 	}
 	defer func() {
 		if err != nil {
 			f.Close()
-			os.Remove(partial)
+			s.opts.Files.Remove(partial)
 		}
 	}()
 	var written atomic.Int64
@@ -261,20 +267,21 @@ func (s *Snapshotter) dump(parent context.Context, srv server, exported, partial
 // commit renames the finished dump into place and writes its metadata; on
 // failure neither is left.
 func (s *Snapshotter) commit(path string, m meta) error {
-	if err := os.Rename(path+partialExt, path); err != nil {
-		os.Remove(path + partialExt)
+	files := s.opts.Files
+	if err := files.Rename(path+partialExt, path); err != nil {
+		files.Remove(path + partialExt)
 		return fmt.Errorf("rename snapshot: %w", err)
 	}
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err == nil {
-		err = writeFileAtomic(metaPath(path), append(data, '\n'))
+		err = host.WriteFileAtomic(files, metaPath(path), append(data, '\n'), 0o600)
 	}
 	if err == nil {
-		err = syncDir(s.opts.Dir)
+		err = files.SyncDir(s.opts.Dir)
 	}
 	if err != nil {
-		os.Remove(path)
-		os.Remove(metaPath(path))
+		files.Remove(path)
+		files.Remove(metaPath(path))
 		return fmt.Errorf("write snapshot metadata: %w", err)
 	}
 	return nil
@@ -284,7 +291,7 @@ func (s *Snapshotter) commit(path string, m meta) error {
 // whose metadata is missing or unreadable is described from its name and
 // file.
 func (s *Snapshotter) List(ctx context.Context) ([]ops.SnapshotInfo, error) {
-	entries, err := os.ReadDir(s.opts.Dir)
+	entries, err := s.opts.Files.ReadDir(s.opts.Dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -293,17 +300,11 @@ func (s *Snapshotter) List(ctx context.Context) ([]ops.SnapshotInfo, error) {
 	}
 	var list []ops.SnapshotInfo
 	for _, e := range entries {
-		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), snapshotExt) {
+		if !e.Mode().IsRegular() || !strings.HasSuffix(e.Name(), snapshotExt) {
 			continue
 		}
-		fi, err := e.Info()
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // removed meanwhile
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list snapshots: %w", err)
-		}
-		m, err := readMeta(filepath.Join(s.opts.Dir, e.Name()))
+		fi := e
+		m, err := s.readMeta(filepath.Join(s.opts.Dir, e.Name()))
 		if err != nil {
 			m = nil // described from its name, as without metadata
 		}
@@ -333,10 +334,10 @@ func (s *Snapshotter) Prune(ctx context.Context, now time.Time, dryRun bool) ([]
 			continue
 		}
 		if !dryRun {
-			if err := os.Remove(info.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err := s.opts.Files.Remove(info.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return removed, fmt.Errorf("remove snapshot: %w", err)
 			}
-			if err := os.Remove(metaPath(info.Path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err := s.opts.Files.Remove(metaPath(info.Path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return removed, fmt.Errorf("remove snapshot metadata: %w", err)
 			}
 		}
@@ -414,7 +415,7 @@ func (s *Snapshotter) snapshotPath(name string) (string, error) {
 		return "", fmt.Errorf("invalid snapshot name %q", name)
 	}
 	path := filepath.Join(s.opts.Dir, name)
-	fi, err := os.Stat(path)
+	fi, err := s.opts.Files.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("snapshot %s: %w", name, ops.ErrNotFound)
 	}
@@ -433,8 +434,8 @@ func metaPath(path string) string {
 }
 
 // readMeta reads the metadata of the snapshot at path; nil if it has none.
-func readMeta(path string) (*meta, error) {
-	data, err := os.ReadFile(metaPath(path))
+func (s *Snapshotter) readMeta(path string) (*meta, error) {
+	data, err := s.opts.Files.ReadFile(metaPath(path))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -446,33 +447,6 @@ func readMeta(path string) (*meta, error) {
 		return nil, fmt.Errorf("read snapshot metadata %s: %w", filepath.Base(metaPath(path)), err)
 	}
 	return &m, nil
-}
-
-// writeFileAtomic writes data to path through a synced temporary file
-// renamed into place.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + partialExt
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err = errors.Join(err, f.Sync(), f.Close()); err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
-}
-
-// syncDir makes renames in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	return errors.Join(d.Sync(), d.Close())
 }
 
 // countWriter adds the length of every write to n.

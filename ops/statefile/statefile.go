@@ -14,12 +14,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/togather-foundation/togather-chatops/ops"
+	"github.com/togather-foundation/togather-chatops/ops/host"
 )
 
 var _ ops.StateFile = (*File)(nil)
@@ -39,17 +38,24 @@ var healthStatuses = map[string]bool{"healthy": true, "degraded": true, "unhealt
 // within a process; deploy.sh takes no lock on the file, so a script
 // writing at the same moment can still lose one of the two writes.
 type File struct {
-	path string
-	env  string
+	path  string
+	env   string
+	files host.Files
 	// Now dates a lock the bot writes into the file; nil means time.Now.
 	Now func() time.Time
 
 	mu sync.Mutex // serialises Write's read-modify-write cycles
 }
 
-// New returns the state file at path for environment env.
+// New returns the state file at path for environment env, on the bot's
+// own machine.
 func New(path, env string) *File {
-	return &File{path: path, env: env}
+	return OnHost(path, env, host.Local{}.Files())
+}
+
+// OnHost returns the state file at path on a host's file system.
+func OnHost(path, env string, files host.Files) *File {
+	return &File{path: path, env: env, files: files}
 }
 
 // deployment is current_deployment / previous_deployment as deploy.sh
@@ -101,7 +107,7 @@ func (f *File) Read(ctx context.Context) (ops.DeploymentState, error) {
 	if err := ctx.Err(); err != nil {
 		return ops.DeploymentState{}, err
 	}
-	data, _, err := f.load()
+	data, err := f.load()
 	if err != nil || data == nil {
 		return ops.DeploymentState{Environment: f.env}, err
 	}
@@ -148,7 +154,7 @@ func (f *File) Write(ctx context.Context, s ops.DeploymentState) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	data, info, err := f.load()
+	data, err := f.load()
 	if err != nil {
 		return err
 	}
@@ -178,7 +184,7 @@ func (f *File) Write(ctx context.Context, s ops.DeploymentState) error {
 	if err := enc.Encode(fields); err != nil {
 		return fmt.Errorf("write state file %s: %w", f.path, err)
 	}
-	if err := replace(f.path, out.Bytes(), info); err != nil {
+	if err := host.WriteFileAtomic(f.files, f.path, out.Bytes(), newFileMode); err != nil {
 		return fmt.Errorf("write state file %s: %w", f.path, err)
 	}
 	return nil
@@ -319,61 +325,14 @@ func (f *File) checkEnv(env string) error {
 	return nil
 }
 
-// load returns the file's content and information, or nil for both when
-// it does not exist.
-func (f *File) load() ([]byte, fs.FileInfo, error) {
-	data, err := os.ReadFile(f.path)
+// load returns the file's content, or nil when it does not exist.
+func (f *File) load() ([]byte, error) {
+	data, err := f.files.ReadFile(f.path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, nil
+		return nil, nil
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("read state file: %w", err)
+		return nil, fmt.Errorf("read state file: %w", err)
 	}
-	info, err := os.Stat(f.path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("read state file: %w", err)
-	}
-	return data, info, nil
-}
-
-// replace atomically replaces the file at path with data. The new file
-// takes the mode and owner of old, the file it replaces (nil: none).
-func replace(path string, data []byte, old fs.FileInfo) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	if err := fill(tmp, data, old); err != nil {
-		return errors.Join(err, os.Remove(tmp.Name()))
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return errors.Join(err, os.Remove(tmp.Name()))
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync directory: %w", err)
-	}
-	return errors.Join(d.Sync(), d.Close())
-}
-
-// fill gives tmp the mode and owner of old (a new file is 0600), writes
-// data, syncs and closes it.
-func fill(tmp *os.File, data []byte, old fs.FileInfo) error {
-	mode := fs.FileMode(newFileMode)
-	var err error
-	if old != nil {
-		mode = old.Mode().Perm()
-		err = keepOwner(tmp, old)
-	}
-	if err == nil {
-		err = tmp.Chmod(mode)
-	}
-	if err == nil {
-		_, err = tmp.Write(data)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	return errors.Join(err, tmp.Close())
+	return data, nil
 }

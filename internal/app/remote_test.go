@@ -1,0 +1,125 @@
+package app_test
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/togather-foundation/togather-chatops/internal/apptest"
+	"github.com/togather-foundation/togather-chatops/internal/testenv"
+	"github.com/togather-foundation/togather-chatops/ops"
+	"github.com/togather-foundation/togather-chatops/ops/host"
+)
+
+// An environment on an ssh:// host is deployed, rolled back, snapshotted,
+// verified, restored and put behind the maintenance page through one SSH
+// connection, with Caddy really serving each slot.
+func TestRemoteHostDeployRollbackSnapshotMaintenance(t *testing.T) {
+	sshd := testenv.StartSSHD(t)
+	e := apptest.NewDeployEnv(t, apptest.Remote(sshd))
+	ctx := context.Background()
+	h, ok := e.Env.Host.(*host.SSH)
+	if !ok {
+		t.Fatalf("the environment's host is %T, want *host.SSH", e.Env.Host)
+	}
+
+	op, err := e.Deploy(apptest.V2)
+	if err != nil {
+		t.Fatalf("deploy: %v\n%+v", err, op.Journal)
+	}
+	e.WantServing(ops.Green, apptest.V2)
+	state, err := os.ReadFile(e.StateFile)
+	if err != nil || !strings.Contains(string(state), `"active_slot": "green"`) {
+		t.Errorf("deployment-state.json = %s (%v)", state, err)
+	}
+	if _, err := e.Env.Deployer.Rollback(ctx, ops.RollbackRequest{Requester: "UBOB", Reason: "test"}); err != nil {
+		t.Fatalf("rollback: %v", err)
+	}
+	e.WantServing(ops.Blue, apptest.V1)
+
+	snap, err := e.Env.Snapshots.Create(ctx, "manual", nil)
+	if err != nil {
+		t.Fatalf("snapshot over ssh: %v", err)
+	}
+	if _, err := os.Stat(snap.Path); err != nil {
+		t.Fatalf("the snapshot is not in the host's directory: %v", err)
+	}
+	list, err := e.Env.Snapshots.List(ctx)
+	if err != nil || len(list) != 2 {
+		t.Fatalf("snapshots = %+v, %v; want the pre-deploy one and the manual one", list, err)
+	}
+	v, err := e.Env.Snapshots.Verify(ctx, snap.Name)
+	if err != nil || len(v.Mismatch) != 0 {
+		t.Fatalf("verify over ssh: %+v, %v", v, err)
+	}
+	rop, err := e.Env.Deployer.Restore(ctx, ops.RestoreRequest{Snapshot: snap.Name, Requester: "UBOB"})
+	if err != nil || rop.State != ops.StepDone {
+		t.Fatalf("restore over ssh: %v (%s)", err, rop.State)
+	}
+
+	if err := e.Env.Proxy.EnterMaintenance(ctx, "<h1>back soon</h1>"); err != nil {
+		t.Fatalf("maintenance over ssh: %v", err)
+	}
+	if in, err := e.Env.Proxy.InMaintenance(ctx); err != nil || !in {
+		t.Fatalf("InMaintenance = %v, %v", in, err)
+	}
+	if err := e.Env.Proxy.ExitMaintenance(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.WantServing(ops.Blue, apptest.V1)
+
+	st, err := e.Ops.Status(ctx, "staging")
+	if err != nil || st.Live != ops.Blue {
+		t.Fatalf("status over ssh: live %s, %v", st.Live, err)
+	}
+	if n := h.Connections(); n != 1 {
+		t.Errorf("%d SSH connections to the host for the whole run, want 1", n)
+	}
+}
+
+// sshd killed in the middle of a deploy: the deploy fails safely, the old
+// slot keeps serving, and after sshd returns the bot reconnects by itself.
+func TestRemoteHostLostMidDeployLeavesTheOldSlotServing(t *testing.T) {
+	sshd := testenv.StartSSHD(t)
+	e := apptest.NewDeployEnv(t, apptest.Remote(sshd))
+	killed := make(chan struct{})
+	go func() {
+		defer close(killed)
+		// Kill sshd once the deploy has started the new slot's container.
+		deadline := time.Now().Add(60 * time.Second)
+		for time.Now().Before(deadline) {
+			info, err := e.Cli.ContainerInspect(context.Background(), e.Names[ops.Green])
+			if err == nil && info.State != nil && info.State.Running {
+				sshd.Stop()
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	op, err := e.Deploy(apptest.V2)
+	<-killed
+	if err == nil || op.State == ops.StepDone {
+		t.Fatalf("a deploy whose host went away mid-way ended %s (%v)", op.State, err)
+	}
+	if !strings.Contains(err.Error(), "127.0.0.1") {
+		t.Errorf("the error does not name the host: %v", err)
+	}
+	slot, body := e.Serving()
+	if slot != string(ops.Blue) || !strings.Contains(body, apptest.V1) {
+		t.Fatalf("after the lost deploy the proxy serves %s %s, want blue %s", slot, body, apptest.V1)
+	}
+	sshd.Start(t)
+	deadline := time.Now().Add(45 * time.Second)
+	for {
+		st, err := e.Ops.Status(context.Background(), "staging")
+		if err == nil && st.Live == ops.Blue {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no status through the host after sshd came back: %v", err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
