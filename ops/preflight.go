@@ -242,7 +242,7 @@ const (
 var checkOrder = []string{
 	chkEnvExists, chkEnvMode, chkEnvRequired, chkEnvPlaceholders, chkDBSSL, chkFlags, chkJWT,
 	chkDatabase, chkImage, chkMigrationsSafety, chkStagingParity, chkSnapshotsFresh, chkDiskFree,
-	chkSnapshotRoom, chkLock, chkWindow, chkLiveResources, chkLiveHealth,
+	chkSnapshotRoom, chkLock, chkWindow, chkLiveResources, chkLiveHealth, chkZeroDrop,
 }
 
 // Thresholds of the best-practices guide.
@@ -267,7 +267,7 @@ const (
 // security.jwt_secret; database.migrations, image.present,
 // migrations.safety, migrations.staging_parity (production with a staging
 // migrator), snapshots.fresh, disk.free, disk.snapshot_room, lock.free,
-// window, live.resources, live.health. The env file checks that need its
+// window, live.resources, live.health, host.tcp_migrate_req. The env file checks that need its
 // content are left out when it cannot be read or parsed.
 func (p *Preflighter) Run(ctx context.Context, req PreflightRequest) (Report, error) {
 	d := p.d
@@ -419,6 +419,7 @@ func (p *Preflighter) independentGroups(now time.Time) []checkGroup {
 		{[]string{chkLock}, "the lock store", d.Timeout, func(ctx context.Context) partial { return one(p.checkLock(ctx, now)) }},
 		{[]string{chkLiveResources}, "the proxy and the container engine", d.Timeout, func(ctx context.Context) partial { return one(p.checkResources(ctx)) }},
 		{[]string{chkLiveHealth}, "the proxy and the live slot", d.Timeout, func(ctx context.Context) partial { return one(p.checkLiveHealth(ctx)) }},
+		{[]string{chkZeroDrop}, "the host's kernel settings", d.Timeout, func(context.Context) partial { return one(zeroDropCheck(d.Files)) }},
 	}
 	if d.Mode != nil {
 		groups = append(groups, checkGroup{[]string{chkProxyMode}, "the proxy configuration", d.Timeout, func(ctx context.Context) partial { return one(p.checkProxyMode(ctx)) }})
@@ -815,25 +816,12 @@ func (p *Preflighter) checkSnapshots(ctx context.Context, now time.Time) Check {
 
 func (p *Preflighter) checkDisk(ctx context.Context) partial {
 	dir := p.d.SnapshotDir
-	free, total, err := p.d.DiskFree(dir)
-	if err == nil && total == 0 {
-		err = errors.New("the file system reports no size")
-	}
+	disk, free, err := diskFreeCheck(p.d.DiskFree, dir, p.d.Env.Name)
 	if err != nil {
-		return failAll([]string{chkDiskFree, chkSnapshotRoom}, fmt.Sprintf("the free space of %s cannot be read: %v", dir, err),
-			"create "+dir+" or fix the snapshot directory setting")
+		return failAll([]string{chkDiskFree, chkSnapshotRoom}, disk.Message, disk.Remediation)
 	}
-	var part partial
-	pct := int(free * 100 / total)
-	remedy := "make room: `snapshot prune " + p.d.Env.Name + "`, or remove unused images"
-	switch msg := fmt.Sprintf("%d %% free on %s (%s of %s)", pct, dir, formatBytes(free), formatBytes(total)); {
-	case pct < diskFailPercent:
-		part.checks = append(part.checks, fail(chkDiskFree, msg+fmt.Sprintf("; below %d %%", diskFailPercent), remedy))
-	case pct < diskWarnPercent:
-		part.checks = append(part.checks, warn(chkDiskFree, msg+fmt.Sprintf("; below %d %%", diskWarnPercent), remedy))
-	default:
-		part.checks = append(part.checks, pass(chkDiskFree, "%d %% free on %s", pct, dir))
-	}
+	part := partial{checks: []Check{disk}}
+	remedy := pruneRemedy(p.d.Env.Name)
 	size, err := p.d.AppDB.Size(ctx)
 	if err != nil {
 		part.checks = append(part.checks, fail(chkSnapshotRoom, fmt.Sprintf("the app database size cannot be read: %v", err), "check the app database"))
@@ -850,6 +838,32 @@ func (p *Preflighter) checkDisk(ctx context.Context) partial {
 	}
 	part.checks = append(part.checks, pass(chkSnapshotRoom, "a snapshot of the %s database needs about %s with margin", formatBytes(dbBytes), formatBytes(need)))
 	return part
+}
+
+// diskFreeCheck measures the free space of dir against the guide's
+// thresholds; err is set, and the check failed, when it cannot be read.
+func diskFreeCheck(diskFree func(string) (uint64, uint64, error), dir, env string) (c Check, free uint64, err error) {
+	free, total, err := diskFree(dir)
+	if err == nil && total == 0 {
+		err = errors.New("the file system reports no size")
+	}
+	if err != nil {
+		return fail(chkDiskFree, fmt.Sprintf("the free space of %s cannot be read: %v", dir, err),
+			"create "+dir+" or fix the snapshot directory setting"), 0, err
+	}
+	pct := int(free * 100 / total)
+	remedy := pruneRemedy(env)
+	switch msg := fmt.Sprintf("%d %% free on %s (%s of %s)", pct, dir, formatBytes(free), formatBytes(total)); {
+	case pct < diskFailPercent:
+		return fail(chkDiskFree, msg+fmt.Sprintf("; below %d %%", diskFailPercent), remedy), free, nil
+	case pct < diskWarnPercent:
+		return warn(chkDiskFree, msg+fmt.Sprintf("; below %d %%", diskWarnPercent), remedy), free, nil
+	}
+	return pass(chkDiskFree, "%d %% free on %s", pct, dir), free, nil
+}
+
+func pruneRemedy(env string) string {
+	return "make room: `snapshot prune " + env + "`, or remove unused images"
 }
 
 // formatBytes writes n in binary units with one decimal, e.g. 1.5 GiB.

@@ -3,6 +3,7 @@ package ops_test
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -74,6 +75,26 @@ func (m *pfMigrator) Version(ctx context.Context) (uint, bool, error) { return m
 func (m *pfMigrator) Pending(ctx context.Context, dir string) ([]ops.Migration, error) {
 	return m.pending(ctx, dir)
 }
+
+// pfFiles is the bot's own file system with some files of the host's
+// kernel (/proc/sys/…) replaced: a missing value in sys is a missing file.
+type pfFiles struct{ sys map[string]string }
+
+func (f pfFiles) ReadFile(name string) ([]byte, error) {
+	if strings.HasPrefix(name, "/proc/") {
+		v, ok := f.sys[name]
+		if !ok {
+			return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+		}
+		return []byte(v), nil
+	}
+	return os.ReadFile(name)
+}
+
+func (pfFiles) Stat(name string) (fs.FileInfo, error) { return os.Stat(name) }
+
+// zeroDropHost is a host with net.ipv4.tcp_migrate_req=1.
+var zeroDropHost = pfFiles{sys: map[string]string{"/proc/sys/net/ipv4/tcp_migrate_req": "1\n", "/proc/sys/kernel/osrelease": "6.1.0-28-amd64\n"}}
 
 type pfSizer func(ctx context.Context) (int64, error)
 
@@ -165,6 +186,7 @@ func newFixture(t *testing.T) *pfFixture {
 		AppDB:           pfSizer(func(context.Context) (int64, error) { return 4 * gib, nil }),
 		StagingMigrator: f.staging,
 		DiskFree:        func(string) (uint64, uint64, error) { return 60 * gib, 100 * gib, nil },
+		Files:           zeroDropHost,
 		Timeout:         2 * time.Second,
 	}
 	f.req = ops.PreflightRequest{Env: "production", Version: "v1.2.3", Now: now}
@@ -221,7 +243,7 @@ var allChecks = []string{
 	"env_file.exists", "env_file.mode", "env_file.required", "env_file.placeholders",
 	"security.db_ssl", "security.flags", "security.jwt_secret", "database.migrations", "image.present",
 	"migrations.safety", "migrations.staging_parity", "snapshots.fresh", "disk.free", "disk.snapshot_room",
-	"lock.free", "window", "live.resources", "live.health",
+	"lock.free", "window", "live.resources", "live.health", "host.tcp_migrate_req",
 }
 
 func TestPreflightAllPass(t *testing.T) {
@@ -738,5 +760,36 @@ func TestPreflightHungImageLookup(t *testing.T) {
 	c, _ := findCheck(rep, "image.present")
 	if c.Status != ops.CheckFail || !strings.Contains(c.Message, "was pulled but cannot be inspected: context deadline exceeded") || rep.ImageID != "" {
 		t.Errorf("image.present = %+v, image id %q", c, rep.ImageID)
+	}
+}
+
+// The zero-drop sysctl is read on the environment's host: off or missing
+// warns with the exact fix, never blocks.
+func TestPreflightZeroDropSysctl(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		sys    map[string]string
+		status ops.CheckStatus
+		msg    string
+	}{
+		{"on", map[string]string{"/proc/sys/net/ipv4/tcp_migrate_req": "1\n"}, ops.CheckPass, "tcp_migrate_req=1"},
+		{"off", map[string]string{"/proc/sys/net/ipv4/tcp_migrate_req": "0\n"}, ops.CheckWarn, "tcp_migrate_req=0: a switch can reset"},
+		{"old kernel", map[string]string{"/proc/sys/kernel/osrelease": "5.10.0-9-amd64\n"}, ops.CheckWarn, "the kernel (Linux 5.10.0-9-amd64) has no net.ipv4.tcp_migrate_req"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.deps.Files = pfFiles{sys: c.sys}
+			rep := f.run(t)
+			got, ok := findCheck(rep, "host.tcp_migrate_req")
+			if !ok || got.Status != c.status || !strings.Contains(got.Message, c.msg) {
+				t.Fatalf("host.tcp_migrate_req = %+v, want %s with %q", got, c.status, c.msg)
+			}
+			if c.status == ops.CheckWarn && !strings.Contains(got.Remediation, "sysctl -w net.ipv4.tcp_migrate_req=1") {
+				t.Errorf("remediation %q lacks the sysctl fix", got.Remediation)
+			}
+			if len(rep.Blocking()) != 0 {
+				t.Errorf("the sysctl blocked the deploy: %+v", rep.Blocking())
+			}
+		})
 	}
 }

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/togather-foundation/togather-chatops/bot"
 	"github.com/togather-foundation/togather-chatops/internal/app"
 	"github.com/togather-foundation/togather-chatops/internal/config"
+	"github.com/togather-foundation/togather-chatops/ops"
 	"github.com/togather-foundation/togather-chatops/store/postgres"
 )
 
@@ -83,14 +85,15 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return err
 }
 
-func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, path := flagSet("config", "config check [--config FILE] [--print]", stderr)
+func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, path := flagSet("config", "config check [--config FILE] [--print] [--connect]", stderr)
 	print := fs.Bool("print", false, "print the effective configuration with secrets redacted")
+	connect := fs.Bool("connect", false, "also reach every environment's host, Docker, Caddy admin, files and database")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 || fs.Arg(0) != "check" {
-		return usageError{"usage: config check [--config FILE] [--print]"}
+		return usageError{"usage: config check [--config FILE] [--print] [--connect]"}
 	}
 	if *path == "" {
 		return usageError{"no configuration: pass --config FILE or set TOGATHER_CHATOPS_CONFIG"}
@@ -104,14 +107,72 @@ func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) error
 	if *print {
 		fmt.Fprintln(stdout, cfg.Redacted())
 	}
-	if len(problems) == 0 {
-		_, err := fmt.Fprintf(stdout, "%s: ok (%d environments: %v)\n", *path, len(cfg.Environments), cfg.EnvironmentNames())
+	if len(problems) > 0 {
+		for _, p := range problems {
+			fmt.Fprintln(stdout, p.String())
+		}
+		return fmt.Errorf("%s has %d problem(s)", *path, len(problems))
+	}
+	if _, err := fmt.Fprintf(stdout, "%s: ok (%d environments: %v)\n", *path, len(cfg.Environments), cfg.EnvironmentNames()); err != nil || !*connect {
 		return err
 	}
-	for _, p := range problems {
-		fmt.Fprintln(stdout, p.String())
+	return checkHosts(ctx, cfg, cfg.EnvironmentNames(), stdout)
+}
+
+func runHost(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, path := flagSet("host", "host check [<env>...] [--config FILE]", stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
-	return fmt.Errorf("%s has %d problem(s)", *path, len(problems))
+	if fs.NArg() < 1 || fs.Arg(0) != "check" {
+		return usageError{"usage: host check [<env>...] (every environment when none is named)"}
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	envs := fs.Args()[1:]
+	if len(envs) == 0 {
+		envs = cfg.EnvironmentNames()
+	}
+	return checkHosts(ctx, cfg, envs, stdout)
+}
+
+// checkHosts prints every host requirement of each environment, one line
+// per item with its remedy; it fails when one of them failed.
+func checkHosts(ctx context.Context, cfg *config.Config, envs []string, stdout io.Writer) error {
+	o, err := app.NewOps(cfg, app.OpsOptions{})
+	if err != nil {
+		return err
+	}
+	defer o.Close()
+	failed := 0
+	for _, name := range envs {
+		eo, err := o.Env(name)
+		if err != nil {
+			return usageError{err.Error()}
+		}
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		checks, err := o.CheckHost(cctx, name)
+		cancel()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s on %s\n", name, eo.Host.Name())
+		for _, c := range checks {
+			fmt.Fprintf(stdout, "  %-4s %-22s %s\n", strings.ToUpper(string(c.Status)), c.Name, c.Message)
+			if c.Remediation != "" {
+				fmt.Fprintf(stdout, "       %-22s fix: %s\n", "", c.Remediation)
+			}
+			if c.Status == ops.CheckFail {
+				failed++
+			}
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d host requirement(s) failed: fix them as shown above", failed)
+	}
+	return nil
 }
 
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {

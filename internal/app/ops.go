@@ -50,6 +50,7 @@ type EnvOps struct {
 	Metrics  ops.RequestMetrics // nil without a Prometheus URL
 	// SnapshotDir is where snapshots go; the monitors watch its free disk.
 	SnapshotDir string
+	appDB       appDB
 }
 
 // OpsOptions tune NewOps.
@@ -122,7 +123,7 @@ func NewOps(cfg *config.Config, o OpsOptions) (*Ops, error) {
 			return d.Free, d.Total, err
 		})
 		eo := &EnvOps{Env: oe, Snapshots: snaps, Database: lazyInspector{db: db}, Engine: eng, Proxy: proxy, State: state,
-			SnapshotDir: env.Snapshots.Dir, Host: h, Prober: prober, DiskFree: diskFree}
+			SnapshotDir: env.Snapshots.Dir, Host: h, Prober: prober, DiskFree: diskFree, appDB: db}
 		if env.PrometheusURL != "" {
 			eo.Metrics = prometheus.Client{URL: env.PrometheusURL, HTTP: hc}
 		}
@@ -169,6 +170,23 @@ func (o *Ops) Env(name string) (*EnvOps, error) {
 		return nil, fmt.Errorf("%w %q", ops.ErrUnknownEnvironment, name)
 	}
 	return e, nil
+}
+
+// CheckHost checks what a deploy needs of the named environment's host:
+// `host check` and `config check --connect`.
+func (o *Ops) CheckHost(ctx context.Context, name string) ([]ops.Check, error) {
+	eo, err := o.Env(name)
+	if err != nil {
+		return nil, err
+	}
+	var user string
+	if s, ok := eo.Host.(*host.SSH); ok {
+		user = s.User()
+	}
+	return ops.CheckHost(ctx, ops.HostCheckDeps{
+		Env: eo.Env, Files: eo.Host.Files(), User: user, Engine: eo.Engine, Proxy: eo.Proxy,
+		AppDB: lazyMigrator{db: eo.appDB}, DiskFree: eo.DiskFree, SnapshotDir: eo.SnapshotDir,
+	}), nil
 }
 
 // Close releases the Docker clients and the hosts' connections.

@@ -123,3 +123,48 @@ func TestRemoteHostLostMidDeployLeavesTheOldSlotServing(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 }
+
+// host check reaches every part of a remote environment through SSH and
+// reports each one; the sysctl it reads is the host's own.
+func TestRemoteHostCheck(t *testing.T) {
+	sshd := testenv.StartSSHD(t)
+	e := apptest.NewDeployEnv(t, apptest.Remote(sshd))
+	checks, err := e.Ops.CheckHost(context.Background(), "staging")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]ops.Check{}
+	for _, c := range checks {
+		got[c.Name] = c
+	}
+	for _, name := range []string{"host.files", "host.docker_group", "docker.api", "proxy.admin", "disk.free", "database.reachable"} {
+		if c := got[name]; c.Status != ops.CheckPass {
+			t.Errorf("%s = %+v, want pass through SSH", name, c)
+		}
+	}
+	sysctl, err := os.ReadFile("/proc/sys/net/ipv4/tcp_migrate_req")
+	want := ops.CheckWarn
+	if err == nil && strings.TrimSpace(string(sysctl)) == "1" {
+		want = ops.CheckPass
+	}
+	if c := got["host.tcp_migrate_req"]; c.Status != want {
+		t.Errorf("host.tcp_migrate_req = %+v, want %s for this host's value %q", c, want, sysctl)
+	}
+
+	sshd.Stop()
+	checks, err = e.Ops.CheckHost(context.Background(), "staging")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range checks {
+		if c.Name == "host.docker_group" && c.Status == ops.CheckPass {
+			continue // root's rights need no file of the host
+		}
+		if c.Status != ops.CheckFail && c.Status != ops.CheckWarn {
+			t.Errorf("%s passed with the host's sshd down: %+v", c.Name, c)
+		}
+		if c.Status == ops.CheckFail && !strings.Contains(c.Message, "127.0.0.1") {
+			t.Errorf("%s does not name the host: %s", c.Name, c.Message)
+		}
+	}
+}

@@ -33,7 +33,7 @@ func (e *Engine) CopyFromImage(ctx context.Context, image, srcPath, destDir stri
 		return fmt.Errorf("copy from image %s: %w", image, ErrImageNotFound)
 	}
 	if err != nil {
-		return fmt.Errorf("copy from image %s: create container: %w", image, err)
+		return fmt.Errorf("copy from image %s: create container: %w", image, e.why(err))
 	}
 	defer func() {
 		err = errors.Join(err, e.remove(context.WithoutCancel(ctx), created.ID))
@@ -41,11 +41,11 @@ func (e *Engine) CopyFromImage(ctx context.Context, image, srcPath, destDir stri
 
 	rc, stat, err := e.cli.CopyFromContainer(ctx, created.ID, srcPath)
 	if err != nil {
-		return fmt.Errorf("copy %s from image %s: %w", srcPath, image, err)
+		return fmt.Errorf("copy %s from image %s: %w", srcPath, image, e.why(err))
 	}
 	defer rc.Close()
 	if err := extractTar(rc, stat.Mode.IsDir(), destDir); err != nil {
-		return fmt.Errorf("copy %s from image %s: %w", srcPath, image, err)
+		return fmt.Errorf("copy %s from image %s: %w", srcPath, image, e.why(err))
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -40,8 +41,9 @@ var _ ops.ContainerInspector = (*Engine)(nil)
 
 // Engine talks to one Docker engine.
 type Engine struct {
-	cli   *client.Client
-	files host.Files // where env files are read
+	cli     *client.Client
+	files   host.Files            // where env files are read
+	dialErr atomic.Pointer[error] // the last failed dial through a host
 }
 
 // New connects to the engine at dockerHost (e.g. unix:///var/run/docker.sock)
@@ -63,14 +65,14 @@ func New(dockerHost string) (*Engine, error) {
 // OnHost connects to the engine socket at socket (a path on h, e.g.
 // /var/run/docker.sock) through h; env files are read on h too.
 func OnHost(h host.Host, socket string) (*Engine, error) {
+	e := &Engine{files: h.Files()}
 	cli, err := client.NewClientWithOpts(
 		client.WithAPIVersionNegotiation(),
 		client.WithHost("unix://"+socket),
 		client.WithDialContext(func(ctx context.Context, _, _ string) (net.Conn, error) {
 			c, err := h.DialContext(ctx, "unix", socket)
-			var he *host.Error
-			if errors.As(err, &he) {
-				return nil, hostDialError{he}
+			if err != nil {
+				e.dialErr.Store(&err)
 			}
 			return c, err
 		}),
@@ -78,23 +80,18 @@ func OnHost(h host.Host, socket string) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker client for %s: %w", h.Name(), err)
 	}
-	return &Engine{cli: cli, files: h.Files()}, nil
+	e.cli = cli
+	return e, nil
 }
 
-// hostDialError keeps a host's own account of a failed dial: the Docker
-// client replaces any network error it can see with "Cannot connect to the
+// why gives a failed call the host's own account of a failed dial: the
+// Docker client replaces any network error with "Cannot connect to the
 // Docker daemon at unix://…", which names neither the host nor the cause.
-type hostDialError struct{ err *host.Error }
-
-func (e hostDialError) Error() string { return e.err.Error() }
-
-// As exposes the host error only, not the network error inside it.
-func (e hostDialError) As(target any) bool {
-	t, ok := target.(**host.Error)
-	if ok {
-		*t = e.err
+func (e *Engine) why(err error) error {
+	if last := e.dialErr.Load(); last != nil && client.IsErrConnectionFailed(err) {
+		return *last
 	}
-	return ok
+	return err
 }
 
 // Close releases the client's connections.
@@ -103,9 +100,19 @@ func (e *Engine) Close() error { return e.cli.Close() }
 // Ping checks that the engine answers.
 func (e *Engine) Ping(ctx context.Context) error {
 	if _, err := e.cli.Ping(ctx); err != nil {
-		return fmt.Errorf("ping docker engine: %w", err)
+		return fmt.Errorf("ping docker engine: %w", e.why(err))
 	}
 	return nil
+}
+
+// Version reports the engine's version and the API version negotiated
+// with it.
+func (e *Engine) Version(ctx context.Context) (engine, api string, err error) {
+	v, err := e.cli.ServerVersion(ctx)
+	if err != nil {
+		return "", "", fmt.Errorf("docker engine version: %w", e.why(err))
+	}
+	return v.Version, e.cli.ClientVersion(), nil
 }
 
 // Inspect reports the container called name; a missing container is
@@ -116,7 +123,7 @@ func (e *Engine) Inspect(ctx context.Context, name string) (ops.ContainerInfo, e
 		return ops.ContainerInfo{Name: name}, nil
 	}
 	if err != nil {
-		return ops.ContainerInfo{}, fmt.Errorf("inspect container %s: %w", name, err)
+		return ops.ContainerInfo{}, fmt.Errorf("inspect container %s: %w", name, e.why(err))
 	}
 	info := ops.ContainerInfo{Name: name, Exists: true}
 	if c.ContainerJSONBase != nil {
@@ -182,10 +189,10 @@ func (e *Engine) Run(ctx context.Context, spec ops.ContainerSpec) (string, error
 	case cerrdefs.IsNotFound(err):
 		return "", fmt.Errorf("create container %s: image %s: %w", spec.Name, spec.Image, ErrImageNotFound)
 	case err != nil:
-		return "", fmt.Errorf("create container %s: %w", spec.Name, err)
+		return "", fmt.Errorf("create container %s: %w", spec.Name, e.why(err))
 	}
 	if err := e.cli.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
-		err = fmt.Errorf("start container %s: %w", spec.Name, err)
+		err = fmt.Errorf("start container %s: %w", spec.Name, e.why(err))
 		if rmErr := e.remove(context.WithoutCancel(ctx), created.ID); rmErr != nil {
 			err = errors.Join(err, rmErr)
 		}
@@ -207,7 +214,7 @@ func restartPolicy(name string) (container.RestartPolicyMode, error) {
 // Start starts the container called name; starting a running container is
 // not an error.
 func (e *Engine) Start(ctx context.Context, name string) error {
-	return containerErr("start", name, e.cli.ContainerStart(ctx, name, container.StartOptions{}))
+	return e.containerErr("start", name, e.cli.ContainerStart(ctx, name, container.StartOptions{}))
 }
 
 // Stop stops the container called name, killing it after timeout; a
@@ -219,7 +226,7 @@ func (e *Engine) Stop(ctx context.Context, name string, timeout time.Duration) e
 		secs := int(math.Ceil(timeout.Seconds()))
 		opts.Timeout = &secs
 	}
-	return containerErr("stop", name, e.cli.ContainerStop(ctx, name, opts))
+	return e.containerErr("stop", name, e.cli.ContainerStop(ctx, name, opts))
 }
 
 // Remove force-removes the container called name with its anonymous
@@ -231,21 +238,21 @@ func (e *Engine) Remove(ctx context.Context, name string) error {
 func (e *Engine) remove(ctx context.Context, nameOrID string) error {
 	err := e.cli.ContainerRemove(ctx, nameOrID, container.RemoveOptions{Force: true, RemoveVolumes: true})
 	if err != nil && !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("remove container %s: %w", nameOrID, err)
+		return fmt.Errorf("remove container %s: %w", nameOrID, e.why(err))
 	}
 	return nil
 }
 
 // containerErr wraps err of operation op on container name, mapping a
 // missing container to ErrContainerNotFound.
-func containerErr(op, name string, err error) error {
+func (e *Engine) containerErr(op, name string, err error) error {
 	switch {
 	case err == nil:
 		return nil
 	case cerrdefs.IsNotFound(err):
 		return fmt.Errorf("%s container %s: %w", op, name, ErrContainerNotFound)
 	}
-	return fmt.Errorf("%s container %s: %w", op, name, err)
+	return fmt.Errorf("%s container %s: %w", op, name, e.why(err))
 }
 
 // Stats samples the resource use of the container called name. CPU is the
@@ -271,7 +278,7 @@ func (e *Engine) Stats(ctx context.Context, name string) (ops.ContainerStats, er
 func (e *Engine) sample(ctx context.Context, name string) (container.StatsResponse, error) {
 	r, err := e.cli.ContainerStats(ctx, name, false)
 	if err != nil {
-		return container.StatsResponse{}, containerErr("stats of", name, err)
+		return container.StatsResponse{}, e.containerErr("stats of", name, err)
 	}
 	defer r.Body.Close()
 	var s container.StatsResponse
@@ -308,7 +315,7 @@ func statsOf(s container.StatsResponse) ops.ContainerStats {
 func (e *Engine) Logs(ctx context.Context, name string, tail int) (string, error) {
 	c, err := e.cli.ContainerInspect(ctx, name)
 	if err != nil {
-		return "", containerErr("logs of", name, err)
+		return "", e.containerErr("logs of", name, err)
 	}
 	opts := container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: "all"}
 	if tail > 0 {
@@ -316,7 +323,7 @@ func (e *Engine) Logs(ctx context.Context, name string, tail int) (string, error
 	}
 	rc, err := e.cli.ContainerLogs(ctx, c.ID, opts)
 	if err != nil {
-		return "", containerErr("logs of", name, err)
+		return "", e.containerErr("logs of", name, err)
 	}
 	defer rc.Close()
 	var buf bytes.Buffer
@@ -326,7 +333,7 @@ func (e *Engine) Logs(ctx context.Context, name string, tail int) (string, error
 		_, err = stdcopy.StdCopy(&buf, &buf, rc)
 	}
 	if err != nil {
-		return "", fmt.Errorf("logs of container %s: %w", name, err)
+		return "", fmt.Errorf("logs of container %s: %w", name, e.why(err))
 	}
 	return buf.String(), nil
 }
@@ -339,7 +346,7 @@ func (e *Engine) ImageID(ctx context.Context, ref string) (string, error) {
 		return "", fmt.Errorf("image %s: %w", ref, ErrImageNotFound)
 	}
 	if err != nil {
-		return "", fmt.Errorf("inspect image %s: %w", ref, err)
+		return "", fmt.Errorf("inspect image %s: %w", ref, e.why(err))
 	}
 	return img.ID, nil
 }
@@ -348,11 +355,11 @@ func (e *Engine) ImageID(ctx context.Context, ref string) (string, error) {
 func (e *Engine) Pull(ctx context.Context, ref string) error {
 	rc, err := e.cli.ImagePull(ctx, ref, image.PullOptions{})
 	if err != nil {
-		return fmt.Errorf("pull %s: %w", ref, err)
+		return fmt.Errorf("pull %s: %w", ref, e.why(err))
 	}
 	defer rc.Close()
 	if err := readStream(rc); err != nil {
-		return fmt.Errorf("pull %s: %w", ref, err)
+		return fmt.Errorf("pull %s: %w", ref, e.why(err))
 	}
 	return nil
 }

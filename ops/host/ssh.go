@@ -218,6 +218,9 @@ func (a agentSigner) SignWithAlgorithm(_ io.Reader, data []byte, algorithm strin
 // Name is the host's ssh:// URL.
 func (s *SSH) Name() string { return s.target.String() }
 
+// User is the account the connection logs in as.
+func (s *SSH) User() string { return s.target.User }
+
 // Connections counts the SSH connections opened so far.
 func (s *SSH) Connections() int64 { return s.dials.Load() }
 
