@@ -39,6 +39,10 @@ type DeployerDeps struct {
 	Notify func(op Operation, e JournalEntry)
 	Now    func() time.Time
 	HTTP   *http.Client // for verification through the proxy
+	// MigrationsDir resolves Env.Migrations for an image to a directory of
+	// the bot's machine (see the package function MigrationsDir, the
+	// default); cleanup removes a copy.
+	MigrationsDir func(ctx context.Context, image string) (dir string, cleanup func(), err error)
 }
 
 // NewDeployer returns a Deployer with defaults applied.
@@ -51,6 +55,11 @@ func NewDeployer(d DeployerDeps) *Deployer {
 	}
 	if d.HTTP == nil {
 		d.HTTP = &http.Client{Timeout: 5 * time.Second}
+	}
+	if d.MigrationsDir == nil {
+		d.MigrationsDir = func(ctx context.Context, image string) (string, func(), error) {
+			return MigrationsDir(ctx, d.Env.Migrations, d.Engine, image)
+		}
 	}
 	p := &d.Env.Policy
 	if p.HealthConsecutive <= 0 {
@@ -345,7 +354,7 @@ func (dp *Deployer) migrate(ctx context.Context, r *run) (string, error) {
 	if d.Migrator == nil || (d.Env.Migrations.Dir == "" && d.Env.Migrations.ImagePath == "") {
 		return "no migrations configured", nil
 	}
-	dir, cleanup, err := MigrationsDir(ctx, d.Env.Migrations, d.Engine, r.op.Image)
+	dir, cleanup, err := d.MigrationsDir(ctx, r.op.Image)
 	if err != nil {
 		return "", err
 	}

@@ -135,11 +135,12 @@ func NewOps(cfg *config.Config, o OpsOptions) (*Ops, error) {
 			eo.Deployer = ops.NewDeployer(ops.DeployerDeps{
 				Env: oe, Engine: eng, Proxy: proxy, Prober: prober, Journal: o.Store, Locker: o.Store.Locks(),
 				Snapshots: snaps, Migrator: migrator, State: state, Metrics: eo.Metrics, Notify: o.Notify, Now: o.Now, HTTP: hc,
+				MigrationsDir: migrationsDir(h, eng, oe.Migrations),
 			})
 			deps := ops.PreflightDeps{
 				Env: oe, Window: window(cfg), Engine: eng, Proxy: proxy, Mode: proxy, Prober: prober, Locker: o.Store.Locks(),
 				Snapshotter: snaps, SnapshotDir: env.Snapshots.Dir, Migrator: migrator, AppDB: lazyMigrator{db: db},
-				Files: files, DiskFree: diskFree,
+				Files: files, DiskFree: diskFree, MigrationsDir: migrationsDir(h, eng, oe.Migrations),
 			}
 			// Production checks that staging already runs the migrations.
 			if st, ok := cfg.Environment("staging"); ok && oe.Production && migrator != nil {
@@ -199,6 +200,27 @@ func (o *Ops) Close() {
 		_ = h.Close()
 	}
 	o.hosts = nil
+}
+
+// migrationsDir resolves an environment's migrations to a directory the
+// migrator reads on the bot's machine: a directory of a remote host is
+// copied over SFTP first.
+func migrationsDir(h host.Host, eng ops.Engine, src ops.MigrationSource) func(context.Context, string) (string, func(), error) {
+	return func(ctx context.Context, image string) (string, func(), error) {
+		if _, local := h.(host.Local); local || src.Dir == "" {
+			return ops.MigrationsDir(ctx, src, eng, image)
+		}
+		tmp, err := os.MkdirTemp("", "togather-migrations-")
+		if err != nil {
+			return "", nil, fmt.Errorf("migrations: %w", err)
+		}
+		cleanup := func() { _ = os.RemoveAll(tmp) }
+		if err := host.CopyDir(h.Files(), src.Dir, tmp); err != nil {
+			cleanup()
+			return "", nil, fmt.Errorf("copy migrations %s from %s: %w", src.Dir, h.Name(), err)
+		}
+		return tmp, cleanup, nil
+	}
 }
 
 // newHost is the machine env runs on: the bot's own, or one reached over

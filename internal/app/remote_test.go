@@ -30,6 +30,15 @@ func TestRemoteHostDeployRollbackSnapshotMaintenance(t *testing.T) {
 		t.Fatalf("deploy: %v\n%+v", err, op.Journal)
 	}
 	e.WantServing(ops.Green, apptest.V2)
+	migrated := ""
+	for _, j := range op.Journal {
+		if j.Step == ops.StepMigrated && j.Phase == ops.PhaseEnd {
+			migrated = j.Detail
+		}
+	}
+	if !strings.HasPrefix(migrated, "applied ") && migrated != "no pending migrations" {
+		t.Errorf("migrated: %q, want the host's migrations directory read through SSH", migrated)
+	}
 	state, err := os.ReadFile(e.StateFile)
 	if err != nil || !strings.Contains(string(state), `"active_slot": "green"`) {
 		t.Errorf("deployment-state.json = %s (%v)", state, err)

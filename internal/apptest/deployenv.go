@@ -217,13 +217,12 @@ func (e *DeployEnv) Deploy(version string) (ops.Operation, error) {
 
 // Remote puts the environment on an ssh:// host: a real sshd on loopback
 // logging in this test's user, so every path and loopback URL of the
-// environment is reached through that one SSH connection. Migrations are
-// left out (a remote host takes them from the image).
+// environment is reached through that one SSH connection, the migrations
+// directory included.
 func Remote(sshd *testenv.SSHD) Option {
 	return func(yaml *string, e *DeployEnv) {
 		*yaml = strings.Replace(*yaml, "    docker_host: unix:///var/run/docker.sock\n",
 			fmt.Sprintf("    host: %s\n    docker_host: unix:///var/run/docker.sock\n", sshd.URL()), 1)
-		*yaml = strings.Replace(*yaml, fmt.Sprintf("    migrations: {dir: %q}\n", e.Migrations), "    migrations: {}\n", 1)
 		*yaml += fmt.Sprintf("ssh: {identity_file: %q, known_hosts: %q, keepalive: 1s, connect_timeout: 5s}\n", sshd.IdentityFile, sshd.KnownHosts)
 	}
 }

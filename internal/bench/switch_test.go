@@ -14,7 +14,9 @@ import (
 
 	"github.com/togather-foundation/togather-chatops/internal/app"
 	"github.com/togather-foundation/togather-chatops/internal/apptest"
+	"github.com/togather-foundation/togather-chatops/internal/testenv"
 	"github.com/togather-foundation/togather-chatops/ops"
+	"github.com/togather-foundation/togather-chatops/ops/host"
 )
 
 // Bounds of TestBenchSwitch: the load and the cycles stop by themselves
@@ -40,14 +42,39 @@ const (
 // rollback to the proxy serving the previous slot.
 func TestBenchSwitch(t *testing.T) {
 	requireBench(t)
+	benchSwitch(t, "")
+}
+
+// TestBenchRemoteSwitch is TestBenchSwitch on an environment whose host is
+// reached over SSH (a real sshd on loopback): Docker, Caddy's admin API,
+// the health probes and the files all go through one connection, which it
+// counts.
+func TestBenchRemoteSwitch(t *testing.T) {
+	requireBench(t)
+	sshd := testenv.StartSSHD(t)
+	o := benchSwitch(t, "remote_", apptest.Remote(sshd))
+	env, err := o.Env("staging")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, ok := env.Host.(*host.SSH)
+	if !ok {
+		t.Fatalf("the environment's host is %T, want *host.SSH", env.Host)
+	}
+	printResult("ssh_connections_per_host", float64(h.Connections()))
+}
+
+// benchSwitch runs the cycles and prints their results, each name with
+// prefix; it returns the operations it drove.
+func benchSwitch(t *testing.T, prefix string, opts ...apptest.Option) *app.Ops {
 	migrateRequests(t)
-	e := apptest.NewDeployEnv(t, func(yaml *string, d *apptest.DeployEnv) {
+	e := apptest.NewDeployEnv(t, append([]apptest.Option{func(yaml *string, d *apptest.DeployEnv) {
 		const from = "health_consecutive: 2, health_timeout: 8s, health_interval: 200ms"
 		if !strings.Contains(*yaml, from) {
 			d.T.Fatalf("the environment's policy no longer reads %q", from)
 		}
 		*yaml = strings.Replace(*yaml, from, "health_consecutive: 1, health_timeout: 8s, health_interval: 100ms", 1)
-	})
+	}}, opts...)...)
 	watch := &switchWatch{ctx: t.Context(), url: e.ProxyURL + "/version", client: noKeepAlive(), seen: make(chan switchSeen, 2*maxCycles)}
 	o, err := app.NewOps(e.Cfg, app.OpsOptions{Store: e.Store, Notify: watch.notify})
 	if err != nil {
@@ -113,11 +140,12 @@ func TestBenchSwitch(t *testing.T) {
 		}
 	}
 	if t.Failed() {
-		return
+		return o
 	}
-	fmt.Printf("RESULT switch_failed_requests=%d/%d\n", failed, total)
-	printResult("switch_p50_ms", ms(percentile(switches, 0.5)))
-	printResult("rollback_ms", ms(percentile(rollbacks, 0.5)))
+	fmt.Printf("RESULT %sswitch_failed_requests=%d/%d\n", prefix, failed, total)
+	printResult(prefix+"switch_p50_ms", ms(percentile(switches, 0.5)))
+	printResult(prefix+"rollback_ms", ms(percentile(rollbacks, 0.5)))
+	return o
 }
 
 // operate runs one deploy or rollback with a deadline, fails the test

@@ -16,7 +16,9 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"os"
 	"path"
+	"path/filepath"
 	"time"
 )
 
@@ -143,4 +145,39 @@ func HTTPClient(h Host, timeout time.Duration) *http.Client {
 		ForceAttemptHTTP2:   true,
 	}
 	return &http.Client{Transport: tr, Timeout: timeout}
+}
+
+// CopyDir copies the regular files at the top of dir on f into the local
+// directory dst, as golang-migrate's file source reads them.
+func CopyDir(f Files, dir, dst string) error {
+	entries, err := f.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.Mode().IsRegular() {
+			continue
+		}
+		if err := copyFile(f, path.Join(dir, e.Name()), filepath.Join(dst, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func copyFile(f Files, src, dst string) error {
+	r, err := f.Open(src)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	w, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(w, r); err != nil {
+		w.Close()
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	return w.Close()
 }
