@@ -141,6 +141,12 @@ type DatabaseSizer interface {
 	Size(ctx context.Context) (int64, error)
 }
 
+// DumpVersioner reports the major versions of the snapshot client and of
+// the app database's server.
+type DumpVersioner interface {
+	DumpVersions(ctx context.Context) (client, server int, err error)
+}
+
 // MaintenanceModeReader tells whether the proxy answers with the
 // maintenance page instead of the app (a window with the 503 mode runs).
 type MaintenanceModeReader interface {
@@ -160,6 +166,9 @@ type PreflightDeps struct {
 	Prober      Prober
 	Locker      Locker
 	Snapshotter Snapshotter
+	// DumpClient compares the snapshot client with the server; nil skips
+	// that check.
+	DumpClient  DumpVersioner
 	SnapshotDir string   // where snapshots are written, for the disk checks
 	Migrator    Migrator // the app database; nil when the environment has no migrations
 	AppDB       DatabaseSizer
@@ -230,6 +239,7 @@ const (
 	chkMigrationsSafety = "migrations.safety"
 	chkStagingParity    = "migrations.staging_parity"
 	chkSnapshotsFresh   = "snapshots.fresh"
+	chkSnapshotClient   = "snapshots.client"
 	chkDiskFree         = "disk.free"
 	chkSnapshotRoom     = "disk.snapshot_room"
 	chkLock             = "lock.free"
@@ -241,7 +251,7 @@ const (
 
 var checkOrder = []string{
 	chkEnvExists, chkEnvMode, chkEnvRequired, chkEnvPlaceholders, chkDBSSL, chkFlags, chkJWT,
-	chkDatabase, chkImage, chkMigrationsSafety, chkStagingParity, chkSnapshotsFresh, chkDiskFree,
+	chkDatabase, chkImage, chkMigrationsSafety, chkStagingParity, chkSnapshotsFresh, chkSnapshotClient, chkDiskFree,
 	chkSnapshotRoom, chkLock, chkWindow, chkLiveResources, chkLiveHealth, chkZeroDrop,
 }
 
@@ -421,10 +431,28 @@ func (p *Preflighter) independentGroups(now time.Time) []checkGroup {
 		{[]string{chkLiveHealth}, "the proxy and the live slot", d.Timeout, func(ctx context.Context) partial { return one(p.checkLiveHealth(ctx)) }},
 		{[]string{chkZeroDrop}, "the host's kernel settings", d.Timeout, func(context.Context) partial { return one(zeroDropCheck(d.Files)) }},
 	}
+	if d.DumpClient != nil {
+		groups = append(groups, checkGroup{[]string{chkSnapshotClient}, "the app database", d.Timeout, func(ctx context.Context) partial { return one(p.checkDumpClient(ctx)) }})
+	}
 	if d.Mode != nil {
 		groups = append(groups, checkGroup{[]string{chkProxyMode}, "the proxy configuration", d.Timeout, func(ctx context.Context) partial { return one(p.checkProxyMode(ctx)) }})
 	}
 	return groups
+}
+
+// checkDumpClient fails when the pre-deploy snapshot would: pg_dump
+// refuses a server of a newer major version.
+func (p *Preflighter) checkDumpClient(ctx context.Context) Check {
+	client, server, err := p.d.DumpClient.DumpVersions(ctx)
+	switch {
+	case err != nil:
+		return warn(chkSnapshotClient, fmt.Sprintf("the snapshot client's version cannot be compared with the server's: %v", err),
+			"check that pg_dump is installed on the bot's machine")
+	case client < server:
+		return fail(chkSnapshotClient, fmt.Sprintf("pg_dump %d cannot dump the PostgreSQL %d server: the pre-deploy snapshot would fail", client, server),
+			fmt.Sprintf("install postgresql-client-%d (or newer) on the bot's machine", server))
+	}
+	return pass(chkSnapshotClient, "pg_dump %d dumps the PostgreSQL %d server", client, server)
 }
 
 // checkProxyMode fails while the proxy shows the maintenance page: the

@@ -793,3 +793,23 @@ func TestPreflightZeroDropSysctl(t *testing.T) {
 		})
 	}
 }
+
+type pfDumpClient struct{ client, server int }
+
+func (d pfDumpClient) DumpVersions(context.Context) (int, int, error) { return d.client, d.server, nil }
+
+// A pg_dump older than the server fails pre-flight: the pre-deploy
+// snapshot would fail after the deploy started.
+func TestPreflightSnapshotClient(t *testing.T) {
+	f := newFixture(t)
+	f.deps.DumpClient = pfDumpClient{client: 15, server: 16}
+	c, _ := findCheck(f.run(t), "snapshots.client")
+	if c.Status != ops.CheckFail || !strings.Contains(c.Message, "pg_dump 15 cannot dump the PostgreSQL 16 server") || !strings.Contains(c.Remediation, "postgresql-client-16") {
+		t.Errorf("snapshots.client = %+v, want a failure naming both versions and the client to install", c)
+	}
+	f = newFixture(t)
+	f.deps.DumpClient = pfDumpClient{client: 16, server: 15}
+	if c, _ := findCheck(f.run(t), "snapshots.client"); c.Status != ops.CheckPass {
+		t.Errorf("a newer client: %+v, want pass", c)
+	}
+}

@@ -139,7 +139,7 @@ func NewOps(cfg *config.Config, o OpsOptions) (*Ops, error) {
 			})
 			deps := ops.PreflightDeps{
 				Env: oe, Window: window(cfg), Engine: eng, Proxy: proxy, Mode: proxy, Prober: prober, Locker: o.Store.Locks(),
-				Snapshotter: snaps, SnapshotDir: env.Snapshots.Dir, Migrator: migrator, AppDB: lazyMigrator{db: db},
+				Snapshotter: snaps, DumpClient: snaps, SnapshotDir: env.Snapshots.Dir, Migrator: migrator, AppDB: lazyMigrator{db: db},
 				Files: files, DiskFree: diskFree, MigrationsDir: migrationsDir(h, eng, oe.Migrations),
 			}
 			// Production checks that staging already runs the migrations.
@@ -383,6 +383,15 @@ func (l *lazySnapshots) Create(ctx context.Context, reason string, progress func
 		return ops.SnapshotInfo{}, err
 	}
 	return s.Create(ctx, reason, progress)
+}
+
+// DumpVersions compares the snapshot client with the app database's server.
+func (l *lazySnapshots) DumpVersions(ctx context.Context) (client, server int, err error) {
+	s, err := l.get()
+	if err != nil {
+		return 0, 0, err
+	}
+	return s.DumpVersions(ctx)
 }
 
 func (l *lazySnapshots) List(ctx context.Context) ([]ops.SnapshotInfo, error) {
