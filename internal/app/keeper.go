@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/togather-foundation/togather-chatops/incidents"
 	"github.com/togather-foundation/togather-chatops/ops"
 )
@@ -150,6 +152,7 @@ func (a *App) tick(ctx context.Context) {
 	t := time.NewTicker(max(every, 100*time.Millisecond))
 	defer t.Stop()
 	for {
+		a.leader.ticks.Inc()
 		if err := a.bot.ExpireRequests(ctx); err != nil && ctx.Err() == nil {
 			a.log.Warn().Err(err).Msg("expiring approval requests failed")
 		}
@@ -173,3 +176,19 @@ func (a *App) tick(ctx context.Context) {
 // tickEvery is how often reminders and expiries are checked (more often
 // when a reminder cadence is short).
 const tickEvery = 10 * time.Second
+
+// leaderMetrics count what the leader does, on /metrics.
+type leaderMetrics struct {
+	ticks prometheus.Counter // rounds of the leader's chat duties (tick)
+}
+
+// newLeaderMetrics creates the leader's instruments and registers them with reg.
+func newLeaderMetrics(reg prometheus.Registerer) *leaderMetrics {
+	m := &leaderMetrics{
+		ticks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "togather_chatops_leader_ticks_total", Help: "Rounds of the leader's reminders, expiries and maintenance moves run by this replica.",
+		}),
+	}
+	reg.MustRegister(m.ticks)
+	return m
+}

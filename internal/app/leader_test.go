@@ -1,0 +1,113 @@
+package app_test
+
+import (
+	"bufio"
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/togather-foundation/togather-chatops/internal/app"
+	"github.com/togather-foundation/togather-chatops/internal/apptest"
+)
+
+// leaderLockSQL terminates the session holding the replicas' leader lock
+// (app's leaderKey, "togather": classid and objid are its two halves) in
+// the current database, and counts the sessions it ended.
+const leaderLockSQL = `SELECT count(pg_terminate_backend(pid)) FROM pg_locks
+	WHERE locktype = 'advisory' AND granted AND classid = x'746f6761'::int::oid AND objid = x'74686572'::int::oid
+	  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`
+
+// TestLeaderSessionKilledStepsDown runs two replicas on one store, ends the
+// leader's lock session with pg_terminate_backend, and checks that within
+// one lease the old leader's loops stopped (its leader ticks no longer
+// grow), the other replica leads, and exactly one replica leads afterwards.
+func TestLeaderSessionKilledStepsDown(t *testing.T) {
+	c := startChatWith(t, false, "alerts:\n  sev2_every: 2s\n") // the leader ticks every 500ms
+	second := *c.Cfg
+	second.HTTP.Listen = "127.0.0.1:0"
+	replicas := []*app.App{c.app, apptest.RunBot(t, c.fake, &second)}
+	lease := c.Env.Env.Policy.Lease
+	const tick = 500 * time.Millisecond
+
+	ticks := func() []float64 {
+		t.Helper()
+		return []float64{metric(t, replicas[0], "togather_chatops_leader_ticks_total"), metric(t, replicas[1], "togather_chatops_leader_ticks_total")}
+	}
+	// The leader is the replica whose ticks grow; the other's stay still.
+	leader := -1
+	for deadline := time.Now().Add(20 * time.Second); leader < 0 && time.Now().Before(deadline); {
+		before := ticks()
+		time.Sleep(4 * tick)
+		after := ticks()
+		switch grew := [2]bool{after[0] > before[0], after[1] > before[1]}; grew {
+		case [2]bool{true, false}:
+			leader = 0
+		case [2]bool{false, true}:
+			leader = 1
+		}
+	}
+	if leader < 0 {
+		t.Fatalf("no single replica leads: leader ticks %v", ticks())
+	}
+	old, next := leader, 1-leader
+
+	var killed int
+	if err := c.Store.Pool().QueryRow(t.Context(), leaderLockSQL).Scan(&killed); err != nil || killed != 1 {
+		t.Fatalf("terminating the leader's lock session: %d sessions, %v", killed, err)
+	}
+	killedAt := time.Now()
+
+	// Watch for one lease and a few ticks more: the old leader's last tick
+	// must come within the lease, and the other replica must take over.
+	last := ticks()
+	lastOldTick := killedAt
+	for time.Since(killedAt) < lease+4*tick {
+		time.Sleep(tick / 5)
+		now := ticks()
+		if now[old] > last[old] {
+			lastOldTick = time.Now()
+		}
+		last = now
+	}
+	if late := lastOldTick.Sub(killedAt); late > lease {
+		t.Errorf("the old leader still ran its leader loops %s after its session ended (lease %s)", late.Round(time.Millisecond), lease)
+	}
+	before := ticks()
+	time.Sleep(4 * tick)
+	after := ticks()
+	if after[old] != before[old] || after[next] <= before[next] {
+		t.Errorf("after the failover, leader ticks went from %v to %v; want only replica %d to act", before, after, next)
+	}
+}
+
+// metric reads the value of an unlabelled metric from the replica's
+// /metrics; a metric it does not expose fails the test.
+func metric(t *testing.T, a *app.App, name string) float64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+a.Addr()+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", name, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("/metrics of %s lacks %s", a.Addr(), name)
+	return 0
+}
