@@ -23,7 +23,8 @@ const leaderLockSQL = `SELECT count(pg_terminate_backend(pid)) FROM pg_locks
 // TestLeaderSessionKilledStepsDown runs two replicas on one store, ends the
 // leader's lock session with pg_terminate_backend, and checks that within
 // one lease the old leader's loops stopped (its leader ticks no longer
-// grow), the other replica leads, and exactly one replica leads afterwards.
+// grow), the other replica leads, and exactly one replica leads afterwards,
+// each having counted its loss or gain of leadership.
 func TestLeaderSessionKilledStepsDown(t *testing.T) {
 	c := startChatWith(t, false, "alerts:\n  sev2_every: 2s\n") // the leader ticks every 500ms
 	second := *c.Cfg
@@ -80,6 +81,16 @@ func TestLeaderSessionKilledStepsDown(t *testing.T) {
 	after := ticks()
 	if after[old] != before[old] || after[next] <= before[next] {
 		t.Errorf("after the failover, leader ticks went from %v to %v; want only replica %d to act", before, after, next)
+	}
+	leading := []float64{metric(t, replicas[old], "togather_chatops_leader"), metric(t, replicas[next], "togather_chatops_leader")}
+	if leading[0] != 0 || leading[1] != 1 {
+		t.Errorf("leader gauges: old %v, new %v; want 0 and 1", leading[0], leading[1])
+	}
+	if lost := metric(t, replicas[old], "togather_chatops_leadership_lost_total"); lost != 1 {
+		t.Errorf("the old leader counted %v losses of leadership, want 1", lost)
+	}
+	if gained := metric(t, replicas[next], "togather_chatops_leadership_gained_total"); gained != 1 {
+		t.Errorf("the new leader counted %v gains of leadership, want 1", gained)
 	}
 }
 

@@ -33,12 +33,13 @@ type querier interface {
 }
 
 // Create stores a new operation with the entries of its journal, if any.
-// An operation with the same id is an error.
+// An operation with the same id is an error. Under a stale leader term
+// (WithTerm) it wraps *StaleTermError.
 func (s *Store) Create(ctx context.Context, op ops.Operation) error {
 	if op.ID == "" || op.CreatedAt.IsZero() {
 		return errors.New("create operation: id and created_at are required")
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.fenced(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx,
 			`INSERT INTO operations (`+operationColumns+`)
 			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
@@ -67,15 +68,18 @@ func (s *Store) Create(ctx context.Context, op ops.Operation) error {
 
 // Record writes op's fields — all but its identity: id, kind, env,
 // requester and created_at — and appends e to its journal, both or
-// neither. An unknown operation wraps ops.ErrNotFound.
+// neither. An unknown operation wraps ops.ErrNotFound; a stale leader
+// term (WithTerm), *StaleTermError.
 func (s *Store) Record(ctx context.Context, op ops.Operation, e ops.JournalEntry) error {
 	if e.At.IsZero() {
 		return fmt.Errorf("record operation %s: journal entry has no time", op.ID)
 	}
-	// One statement, hence one transaction: the entry is appended only
-	// when the update found the row, and a failure undoes both.
-	tag, err := s.pool.Exec(ctx,
-		`WITH updated AS (
+	// One statement: the entry is appended only when the update found
+	// the row, and a failure undoes both.
+	var tag pgconn.CommandTag
+	err := s.fenced(ctx, func(tx pgx.Tx) (err error) {
+		tag, err = tx.Exec(ctx,
+			`WITH updated AS (
 			UPDATE operations
 			SET reason = $2, state = $3, version = $4, image = $5, image_id = $6, from_slot = $7,
 			    to_slot = $8, prev_image = $9, snapshot = $10, error = $11, bake_until = $12,
@@ -85,10 +89,12 @@ func (s *Store) Record(ctx context.Context, op ops.Operation, e ops.JournalEntry
 		 )
 		 INSERT INTO operation_journal (operation_id, at, step, phase, detail)
 		 SELECT id, $16, $17, $18, $19 FROM updated`,
-		op.ID, op.Reason, op.State, op.Version, op.Image, op.ImageID, op.FromSlot,
-		op.ToSlot, op.PrevImage, op.Snapshot, op.Error, nullTime(op.BakeUntil),
-		op.Baked, op.Chat, op.UpdatedAt,
-		e.At, e.Step, e.Phase, e.Detail)
+			op.ID, op.Reason, op.State, op.Version, op.Image, op.ImageID, op.FromSlot,
+			op.ToSlot, op.PrevImage, op.Snapshot, op.Error, nullTime(op.BakeUntil),
+			op.Baked, op.Chat, op.UpdatedAt,
+			e.At, e.Step, e.Phase, e.Detail)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("record operation %s: %w", op.ID, err)
 	}
@@ -102,7 +108,8 @@ func (s *Store) Record(ctx context.Context, op ops.Operation, e ops.JournalEntry
 // journal, only if its state is one of from; updated_at becomes e.At. It
 // returns the operation as it is afterwards and whether this call moved it:
 // of several concurrent callers (double clicks, two approvers), exactly one
-// does. An unknown operation wraps ops.ErrNotFound.
+// does. An unknown operation wraps ops.ErrNotFound; a stale leader term
+// (WithTerm), *StaleTermError.
 func (s *Store) TransitionOperation(ctx context.Context, id string, from []ops.Step, to ops.Step, e ops.JournalEntry) (ops.Operation, bool, error) {
 	if e.At.IsZero() {
 		return ops.Operation{}, false, fmt.Errorf("transition operation %s: journal entry has no time", id)
@@ -111,7 +118,7 @@ func (s *Store) TransitionOperation(ctx context.Context, id string, from []ops.S
 		op    ops.Operation
 		moved bool
 	)
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.fenced(ctx, func(tx pgx.Tx) error {
 		// A concurrent update of the row makes this one wait, then
 		// re-check the state against the committed row: one wins.
 		tag, err := tx.Exec(ctx,
