@@ -10,9 +10,9 @@ import (
 	"github.com/togather-foundation/togather-chatops/ops"
 )
 
-// leaderKey is the PostgreSQL advisory lock the replicas compete for; the
-// holder runs recovery and the bake/watch of finished deploys.
-const leaderKey int64 = 0x746f676174686572 // "togather"
+// LeaderKey is the PostgreSQL advisory lock the replicas compete for, and
+// the key of their terms; the holder runs the leader loops (lead).
+const LeaderKey int64 = 0x746f676174686572 // "togather"
 
 // leaderCheckMax bounds the pause between checks of the leader's lock
 // session, and between attempts to lead.
@@ -21,7 +21,7 @@ const leaderCheckMax = 2 * time.Second
 // keep competes for leadership until ctx ends, and runs lead while this
 // replica leads: checked every leaderEvery, stopped at once when lost.
 func (a *App) keep(ctx context.Context) {
-	l := &leadership{store: a.store, key: leaderKey, every: a.leaderEvery(), log: a.log, metrics: a.leader}
+	l := &leadership{store: a.store, key: LeaderKey, every: a.leaderEvery(), log: a.log, metrics: a.leader}
 	l.Run(ctx, a.lead)
 }
 

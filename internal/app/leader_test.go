@@ -1,24 +1,12 @@
 package app_test
 
 import (
-	"bufio"
-	"context"
-	"net/http"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/togather-foundation/togather-chatops/internal/app"
 	"github.com/togather-foundation/togather-chatops/internal/apptest"
 )
-
-// leaderLockSQL terminates the session holding the replicas' leader lock
-// (app's leaderKey, "togather": classid and objid are its two halves) in
-// the current database, and counts the sessions it ended.
-const leaderLockSQL = `SELECT count(pg_terminate_backend(pid)) FROM pg_locks
-	WHERE locktype = 'advisory' AND granted AND classid = x'746f6761'::int::oid AND objid = x'74686572'::int::oid
-	  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`
 
 // TestLeaderSessionKilledStepsDown runs two replicas on one store, ends the
 // leader's lock session with pg_terminate_backend, and checks that within
@@ -55,8 +43,7 @@ func TestLeaderSessionKilledStepsDown(t *testing.T) {
 	}
 	old, next := leader, 1-leader
 
-	var killed int
-	if err := c.Store.Pool().QueryRow(t.Context(), leaderLockSQL).Scan(&killed); err != nil || killed != 1 {
+	if killed, err := apptest.TerminateLeader(t.Context(), c.StoreDSN); err != nil || killed != 1 {
 		t.Fatalf("terminating the leader's lock session: %d sessions, %v", killed, err)
 	}
 	killedAt := time.Now()
@@ -98,27 +85,9 @@ func TestLeaderSessionKilledStepsDown(t *testing.T) {
 // /metrics; a metric it does not expose fails the test.
 func metric(t *testing.T, a *app.App, name string) float64 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+a.Addr()+"/metrics", nil)
+	v, err := apptest.Metric(t.Context(), a.Addr(), name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("metric %s: %v", name, err)
-			}
-			return f
-		}
-	}
-	t.Fatalf("/metrics of %s lacks %s", a.Addr(), name)
-	return 0
+	return v
 }
