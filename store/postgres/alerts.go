@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/togather-foundation/togather-chatops/bot"
 	"github.com/togather-foundation/togather-chatops/incidents"
@@ -79,11 +78,7 @@ func (s *Store) UpsertAlert(ctx context.Context, a incidents.Alert, now time.Tim
 // SetAlertMessage records the chat message that shows the group key.
 // Under a stale leader term (WithTerm) it wraps *StaleTermError.
 func (s *Store) SetAlertMessage(ctx context.Context, key, channel, ts string) error {
-	var tag pgconn.CommandTag
-	err := s.fenced(ctx, func(tx pgx.Tx) (err error) {
-		tag, err = tx.Exec(ctx, `UPDATE alert_groups SET channel = $2, ts = $3 WHERE key = $1`, key, channel, ts)
-		return err
-	})
+	tag, err := s.fencedExec(ctx, `UPDATE alert_groups SET channel = $2, ts = $3 WHERE key = $1`, key, channel, ts)
 	if err == nil && tag.RowsAffected() == 0 {
 		err = ErrAlertNotFound
 	}

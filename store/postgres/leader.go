@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // releaseTimeout bounds the unlock and close of a leadership's connection.
@@ -121,12 +122,21 @@ type fenceToken struct {
 }
 
 // WithTerm returns ctx carrying term: the leader-only writes made with it
-// (operation journal entries and transitions, new operations, job run
-// claims, alert state) are refused with a *StaleTermError once a newer
+// (new operations, journal entries and transitions, claims of job runs,
+// reminders, escalations and maintenance moves, alert state) are refused with a *StaleTermError once a newer
 // term of term.Key has begun. stale, when not nil, is called with that
 // error, so the leader stops at the first refused write.
 func WithTerm(ctx context.Context, term Term, stale func(error)) context.Context {
 	return context.WithValue(ctx, fenceKey{}, &fenceToken{term: term, stale: stale})
+}
+
+// fencedExec runs one statement as fenced does.
+func (s *Store) fencedExec(ctx context.Context, sql string, args ...any) (tag pgconn.CommandTag, err error) {
+	err = s.fenced(ctx, func(tx pgx.Tx) error {
+		tag, err = tx.Exec(ctx, sql, args...)
+		return err
+	})
+	return tag, err
 }
 
 // fenced runs fn in one transaction that first checks the term ctx

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/togather-foundation/togather-chatops/incidents"
 	"github.com/togather-foundation/togather-chatops/ops"
 	"github.com/togather-foundation/togather-chatops/store/postgres"
 )
@@ -102,6 +103,15 @@ func TestLeaderSessionTerminated(t *testing.T) {
 	writes["Record"] = a.Record(staleCtx, op, e)
 	_, _, writes["TransitionOperation"] = a.TransitionOperation(staleCtx, op.ID, []ops.Step{ops.StepLocked}, ops.StepFailed, e)
 	writes["Create"] = a.Create(staleCtx, ops.Operation{ID: "op-2", Kind: ops.KindRollback, Env: "staging", State: ops.StepLocked, CreatedAt: due, UpdatedAt: due})
+	alert := incidents.Alert{Key: "staging/health-unhealthy", Source: "monitor", Env: "staging", Name: "health-unhealthy",
+		Severity: incidents.Critical, Firing: true, Summary: "unhealthy", Count: 1, StartsAt: due}
+	_, _, writes["UpsertAlert"] = a.UpsertAlert(staleCtx, alert, due)
+	writes["SetAlertMessage"] = a.SetAlertMessage(staleCtx, alert.Key, "CCRIT", "1.1")
+	_, writes["ClaimReminder"] = a.ClaimReminder(staleCtx, "INC-1", due, due)
+	_, writes["MarkEscalated"] = a.MarkEscalated(staleCtx, "INC-1")
+	_, writes["ClaimRotationReminder"] = a.ClaimRotationReminder(staleCtx, "staging", "JWT_SECRET", due, due)
+	_, writes["ClaimWindowEvent"] = a.ClaimWindowEvent(staleCtx, 1, "start", due)
+	_, writes["MoveWindow"] = a.MoveWindow(staleCtx, ops.MaintenanceWindow{ID: 1}, nil, due)
 	for name, err := range writes {
 		var se *postgres.StaleTermError
 		if !errors.As(err, &se) || se.Term != old.Term() || se.Current != next.Term().N {
@@ -116,6 +126,9 @@ func TestLeaderSessionTerminated(t *testing.T) {
 	}
 	if last, _, err := a.LastRun(ctx, "nightly"); err != nil || !last.Equal(due) {
 		t.Errorf("a refused claim moved the job's last run to %s (%v)", last, err)
+	}
+	if _, err := a.GetAlert(ctx, alert.Key); !errors.Is(err, postgres.ErrAlertNotFound) {
+		t.Errorf("a refused upsert recorded the alert: %v", err)
 	}
 
 	nextCtx := postgres.WithTerm(ctx, next.Term(), nil)

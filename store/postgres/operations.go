@@ -74,12 +74,10 @@ func (s *Store) Record(ctx context.Context, op ops.Operation, e ops.JournalEntry
 	if e.At.IsZero() {
 		return fmt.Errorf("record operation %s: journal entry has no time", op.ID)
 	}
-	// One statement: the entry is appended only when the update found
-	// the row, and a failure undoes both.
-	var tag pgconn.CommandTag
-	err := s.fenced(ctx, func(tx pgx.Tx) (err error) {
-		tag, err = tx.Exec(ctx,
-			`WITH updated AS (
+	// One statement, hence one transaction: the entry is appended only
+	// when the update found the row, and a failure undoes both.
+	tag, err := s.fencedExec(ctx,
+		`WITH updated AS (
 			UPDATE operations
 			SET reason = $2, state = $3, version = $4, image = $5, image_id = $6, from_slot = $7,
 			    to_slot = $8, prev_image = $9, snapshot = $10, error = $11, bake_until = $12,
@@ -89,12 +87,10 @@ func (s *Store) Record(ctx context.Context, op ops.Operation, e ops.JournalEntry
 		 )
 		 INSERT INTO operation_journal (operation_id, at, step, phase, detail)
 		 SELECT id, $16, $17, $18, $19 FROM updated`,
-			op.ID, op.Reason, op.State, op.Version, op.Image, op.ImageID, op.FromSlot,
-			op.ToSlot, op.PrevImage, op.Snapshot, op.Error, nullTime(op.BakeUntil),
-			op.Baked, op.Chat, op.UpdatedAt,
-			e.At, e.Step, e.Phase, e.Detail)
-		return err
-	})
+		op.ID, op.Reason, op.State, op.Version, op.Image, op.ImageID, op.FromSlot,
+		op.ToSlot, op.PrevImage, op.Snapshot, op.Error, nullTime(op.BakeUntil),
+		op.Baked, op.Chat, op.UpdatedAt,
+		e.At, e.Step, e.Phase, e.Detail)
 	if err != nil {
 		return fmt.Errorf("record operation %s: %w", op.ID, err)
 	}
