@@ -46,6 +46,7 @@ type App struct {
 	ops      *Ops
 	bot      *bot.Bot
 	listener net.Listener
+	leader   *leaderMetrics
 	ready    atomic.Bool
 	now      func() time.Time
 }
@@ -82,6 +83,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (a *App, err error)
 	}
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := bslack.NewMetrics(a.registry)
+	a.leader = newLeaderMetrics(a.registry)
 
 	groups := &lateGroups{}
 	b = newBot(cfg, a.store, a.ops, roles(cfg), groups, o)

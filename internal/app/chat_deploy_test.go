@@ -10,6 +10,7 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/togather-foundation/togather-chatops/internal/app"
 	"github.com/togather-foundation/togather-chatops/internal/apptest"
 	"github.com/togather-foundation/togather-chatops/internal/slackfake"
 	"github.com/togather-foundation/togather-chatops/internal/testenv"
@@ -30,6 +31,7 @@ const chatRoles = `roles:
 type chatEnv struct {
 	*apptest.DeployEnv
 	fake *slackfake.Fake
+	app  *app.App // the first replica
 }
 
 func startChat(t *testing.T, approval bool) *chatEnv {
@@ -52,8 +54,8 @@ func startChatWith(t *testing.T, approval bool, extra string) *chatEnv {
 	cfg.Secrets.SlackAppToken, cfg.Secrets.SlackBotToken = fake.AppToken(), fake.BotToken()
 	cfg.Slack.APIURL = fake.APIURL()
 	cfg.HTTP.Listen = "127.0.0.1:0"
-	apptest.RunBot(t, fake, cfg)
-	return &chatEnv{DeployEnv: e, fake: fake}
+	a := apptest.RunBot(t, fake, cfg)
+	return &chatEnv{DeployEnv: e, fake: fake, app: a}
 }
 
 func (c *chatEnv) slash(t *testing.T, user, text string) {

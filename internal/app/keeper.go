@@ -10,20 +10,39 @@ import (
 	"github.com/togather-foundation/togather-chatops/ops"
 )
 
-// leaderKey is the PostgreSQL advisory lock the replicas compete for; the
-// holder runs recovery and the bake/watch of finished deploys.
-const leaderKey int64 = 0x746f676174686572 // "togather"
+// LeaderKey is the PostgreSQL advisory lock the replicas compete for, and
+// the key of their terms; the holder runs the leader loops (lead).
+const LeaderKey int64 = 0x746f676174686572 // "togather"
 
-// keep runs on the leader replica until ctx ends: it recovers operations a
-// crash interrupted (once their lease has run out), keeps every finished
-// deploy's bake and watch going, resuming them after a restart, and runs
-// the reminders, maintenance windows, monitors and scheduled jobs.
+// leaderCheckMax bounds the pause between checks of the leader's lock
+// session, and between attempts to lead.
+const leaderCheckMax = 2 * time.Second
+
+// keep competes for leadership until ctx ends, and runs lead while this
+// replica leads: checked every leaderEvery, stopped at once when lost.
 func (a *App) keep(ctx context.Context) {
-	release := a.awaitLeadership(ctx)
-	if release == nil {
-		return
+	l := &leadership{store: a.store, key: LeaderKey, every: a.leaderEvery(), log: a.log, metrics: a.leader}
+	l.Run(ctx, a.lead)
+}
+
+// leaderEvery is a third of the shortest environment lease, at most
+// leaderCheckMax: a leader whose session ended stops well within one lease.
+func (a *App) leaderEvery() time.Duration {
+	every := leaderCheckMax
+	for _, name := range a.cfg.EnvironmentNames() {
+		if env, ok := a.cfg.Environment(name); ok && env.Policy.Lease > 0 {
+			every = min(every, env.Policy.Lease/3)
+		}
 	}
-	defer release()
+	return every
+}
+
+// lead runs on the leader replica until ctx ends, and returns once every
+// goroutine it started has: it recovers operations a crash interrupted
+// (once their lease has run out), keeps every finished deploy's bake and
+// watch going, resuming them after a restart, and runs the reminders,
+// maintenance windows, monitors and scheduled jobs.
+func (a *App) lead(ctx context.Context) {
 	a.log.Info().Msg("leader: recovering interrupted operations and watching finished deploys")
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -97,25 +116,6 @@ func (a *App) keep(ctx context.Context) {
 	}
 }
 
-// awaitLeadership polls for the leader lock; it returns its release, or
-// nil when ctx ends first.
-func (a *App) awaitLeadership(ctx context.Context) func() {
-	for {
-		release, ok, err := a.store.TryLeader(ctx, leaderKey)
-		if err != nil && ctx.Err() == nil {
-			a.log.Warn().Err(err).Msg("leader election failed; retrying")
-		}
-		if ok {
-			return release
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(5 * time.Second):
-		}
-	}
-}
-
 // recoverEnv reconciles the environment's interrupted operations now and
 // every recoverEvery after, so an operation whose process died (a terminal
 // deploy killed while serve runs, say) is recovered once its lease runs out.
@@ -150,6 +150,7 @@ func (a *App) tick(ctx context.Context) {
 	t := time.NewTicker(max(every, 100*time.Millisecond))
 	defer t.Stop()
 	for {
+		a.leader.ticks.Inc()
 		if err := a.bot.ExpireRequests(ctx); err != nil && ctx.Err() == nil {
 			a.log.Warn().Err(err).Msg("expiring approval requests failed")
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/togather-foundation/togather-chatops/incidents"
@@ -46,6 +47,7 @@ const resourceEvery = 30 * time.Second
 // unhealthy interval while it is not healthy — and its samples reach the
 // rules at once; the slower readings run on their own loop so they never
 // delay detection. Each rule transition becomes an alert through the bot.
+// It returns once both loops have.
 func (a *App) monitor(ctx context.Context, eo *EnvOps, engine *incidents.Engine) {
 	observe := func(samples []incidents.Sample) {
 		for _, s := range samples {
@@ -56,7 +58,9 @@ func (a *App) monitor(ctx context.Context, eo *EnvOps, engine *incidents.Engine)
 			}
 		}
 	}
-	go func() {
+	var wg sync.WaitGroup
+	defer wg.Wait() // the slower readings stop with the health probes
+	wg.Go(func() {
 		restarts := restartWindow{}
 		for {
 			observe(a.resourceSamples(ctx, eo, time.Now(), &restarts))
@@ -66,7 +70,7 @@ func (a *App) monitor(ctx context.Context, eo *EnvOps, engine *incidents.Engine)
 			case <-time.After(resourceEvery):
 			}
 		}
-	}()
+	})
 	next := time.Now()
 	for {
 		// Samples carry the scheduled time, not the moment the probe

@@ -32,7 +32,8 @@ const alertColumns = `key, source, env, name, severity, firing, summary, labels,
 // acknowledgement unless the group fires again after having resolved: a
 // new episode needs a new acknowledgement. It returns the group as it was before, and whether it existed,
 // so the caller can tell a new group from a changed one. Of concurrent
-// upserts of a new group exactly one sees existed = false.
+// upserts of a new group exactly one sees existed = false. Under a stale
+// leader term (WithTerm) it wraps *StaleTermError.
 func (s *Store) UpsertAlert(ctx context.Context, a incidents.Alert, now time.Time) (prev AlertRecord, existed bool, err error) {
 	if a.Key == "" || a.StartsAt.IsZero() {
 		return AlertRecord{}, false, errors.New("upsert alert: key and start time are required")
@@ -43,7 +44,7 @@ func (s *Store) UpsertAlert(ctx context.Context, a incidents.Alert, now time.Tim
 	}
 	args := []any{a.Key, a.Source, a.Env, a.Name, a.Severity, a.Firing, a.Summary, labels, a.Count,
 		a.StartsAt, nullTime(a.EndsAt), now}
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = s.fenced(ctx, func(tx pgx.Tx) error {
 		// Insert first: a competing insert of the same new group waits
 		// for this one to commit, then conflicts and updates below.
 		tag, err := tx.Exec(ctx,
@@ -75,8 +76,9 @@ func (s *Store) UpsertAlert(ctx context.Context, a incidents.Alert, now time.Tim
 }
 
 // SetAlertMessage records the chat message that shows the group key.
+// Under a stale leader term (WithTerm) it wraps *StaleTermError.
 func (s *Store) SetAlertMessage(ctx context.Context, key, channel, ts string) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE alert_groups SET channel = $2, ts = $3 WHERE key = $1`, key, channel, ts)
+	tag, err := s.fencedExec(ctx, `UPDATE alert_groups SET channel = $2, ts = $3 WHERE key = $1`, key, channel, ts)
 	if err == nil && tag.RowsAffected() == 0 {
 		err = ErrAlertNotFound
 	}

@@ -140,13 +140,14 @@ func (s *Store) SetIncidentThread(ctx context.Context, id, channel, ts string) e
 // reports true to exactly one caller across replicas, once due <= now, and
 // only if no reminder was claimed for this due time or a later one. A
 // resolved or unknown incident is never claimed.
+// Under a stale leader term (WithTerm) it wraps *StaleTermError.
 func (s *Store) ClaimReminder(ctx context.Context, id string, due, now time.Time) (bool, error) {
 	if due.IsZero() {
 		return false, fmt.Errorf("claim reminder of incident %s: no due time", id)
 	}
 	// A competing claim makes the update wait, then re-check reminded_for
 	// against the committed row: one wins.
-	tag, err := s.pool.Exec(ctx,
+	tag, err := s.fencedExec(ctx,
 		`UPDATE incidents SET reminded_for = $2
 		 WHERE id = $1 AND $2 <= $3::timestamptz AND (reminded_for IS NULL OR reminded_for < $2)
 		   AND `+openIncident,
@@ -160,8 +161,9 @@ func (s *Store) ClaimReminder(ctx context.Context, id string, due, now time.Time
 // MarkEscalated marks incident id escalated: it reports true to exactly
 // one caller across replicas, the first. A resolved or unknown incident is
 // never marked.
+// Under a stale leader term (WithTerm) it wraps *StaleTermError.
 func (s *Store) MarkEscalated(ctx context.Context, id string) (bool, error) {
-	tag, err := s.pool.Exec(ctx,
+	tag, err := s.fencedExec(ctx,
 		`UPDATE incidents SET escalated = true WHERE id = $1 AND NOT escalated AND `+openIncident, id)
 	if err != nil {
 		return false, fmt.Errorf("mark incident %s escalated: %w", id, err)

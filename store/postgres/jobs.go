@@ -11,7 +11,8 @@ import (
 
 // ClaimRun claims the run of the scheduled job due at due (schedule.Claimer):
 // it reports true to exactly one caller across replicas, and only if no run
-// of job was claimed for due or a later due time.
+// of job was claimed for due or a later due time. Under a stale leader
+// term (WithTerm) it wraps *StaleTermError.
 func (s *Store) ClaimRun(ctx context.Context, job string, due time.Time) (bool, error) {
 	if job == "" {
 		return false, errors.New("claim job run: empty job name")
@@ -19,12 +20,14 @@ func (s *Store) ClaimRun(ctx context.Context, job string, due time.Time) (bool, 
 	// One statement: a conflicting insert waits for the competing one to
 	// commit, then re-checks last_due against its row, so one claim wins.
 	var won bool
-	err := s.pool.QueryRow(ctx,
-		`INSERT INTO job_runs (job, last_due) VALUES ($1, $2)
+	err := s.fenced(ctx, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx,
+			`INSERT INTO job_runs (job, last_due) VALUES ($1, $2)
 		 ON CONFLICT (job) DO UPDATE SET last_due = EXCLUDED.last_due, claimed_at = EXCLUDED.claimed_at
 		 WHERE job_runs.last_due < EXCLUDED.last_due
 		 RETURNING true`,
-		job, due).Scan(&won)
+			job, due).Scan(&won)
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}

@@ -72,12 +72,13 @@ func (s *Store) Windows(ctx context.Context, endedSince time.Time) ([]ops.Mainte
 // MoveWindow writes w's state, times, snapshot and hold reason, stamped
 // with now, if the stored window is in one of from: a compare-and-set, so
 // of two racing movers exactly one reports true.
+// Under a stale leader term (WithTerm) it wraps *StaleTermError.
 func (s *Store) MoveWindow(ctx context.Context, w ops.MaintenanceWindow, from []ops.MaintenanceState, now time.Time) (bool, error) {
 	states := make([]string, len(from))
 	for i, st := range from {
 		states[i] = string(st)
 	}
-	tag, err := s.pool.Exec(ctx,
+	tag, err := s.fencedExec(ctx,
 		`UPDATE maintenance_windows
 		 SET state = $3, starts_at = $4, ends_at = $5, started_at = $6, ended_at = $7, snapshot = $8, held = $9, updated_at = $10
 		 WHERE id = $1 AND state = ANY($2)`,
@@ -107,8 +108,9 @@ func (s *Store) SetWindowChat(ctx context.Context, id int64, channel, ts string)
 
 // ClaimWindowEvent claims the post of event for window id: true for
 // exactly one caller, ever.
+// Under a stale leader term (WithTerm) it wraps *StaleTermError.
 func (s *Store) ClaimWindowEvent(ctx context.Context, id int64, event string, now time.Time) (bool, error) {
-	tag, err := s.pool.Exec(ctx,
+	tag, err := s.fencedExec(ctx,
 		`INSERT INTO maintenance_events (window_id, event, claimed_at) VALUES ($1, $2, $3)
 		 ON CONFLICT DO NOTHING`, id, event, now)
 	if err != nil {

@@ -33,12 +33,13 @@ type querier interface {
 }
 
 // Create stores a new operation with the entries of its journal, if any.
-// An operation with the same id is an error.
+// An operation with the same id is an error. Under a stale leader term
+// (WithTerm) it wraps *StaleTermError.
 func (s *Store) Create(ctx context.Context, op ops.Operation) error {
 	if op.ID == "" || op.CreatedAt.IsZero() {
 		return errors.New("create operation: id and created_at are required")
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.fenced(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx,
 			`INSERT INTO operations (`+operationColumns+`)
 			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
@@ -67,14 +68,15 @@ func (s *Store) Create(ctx context.Context, op ops.Operation) error {
 
 // Record writes op's fields — all but its identity: id, kind, env,
 // requester and created_at — and appends e to its journal, both or
-// neither. An unknown operation wraps ops.ErrNotFound.
+// neither. An unknown operation wraps ops.ErrNotFound; a stale leader
+// term (WithTerm), *StaleTermError.
 func (s *Store) Record(ctx context.Context, op ops.Operation, e ops.JournalEntry) error {
 	if e.At.IsZero() {
 		return fmt.Errorf("record operation %s: journal entry has no time", op.ID)
 	}
 	// One statement, hence one transaction: the entry is appended only
 	// when the update found the row, and a failure undoes both.
-	tag, err := s.pool.Exec(ctx,
+	tag, err := s.fencedExec(ctx,
 		`WITH updated AS (
 			UPDATE operations
 			SET reason = $2, state = $3, version = $4, image = $5, image_id = $6, from_slot = $7,
@@ -102,7 +104,8 @@ func (s *Store) Record(ctx context.Context, op ops.Operation, e ops.JournalEntry
 // journal, only if its state is one of from; updated_at becomes e.At. It
 // returns the operation as it is afterwards and whether this call moved it:
 // of several concurrent callers (double clicks, two approvers), exactly one
-// does. An unknown operation wraps ops.ErrNotFound.
+// does. An unknown operation wraps ops.ErrNotFound; a stale leader term
+// (WithTerm), *StaleTermError.
 func (s *Store) TransitionOperation(ctx context.Context, id string, from []ops.Step, to ops.Step, e ops.JournalEntry) (ops.Operation, bool, error) {
 	if e.At.IsZero() {
 		return ops.Operation{}, false, fmt.Errorf("transition operation %s: journal entry has no time", id)
@@ -111,7 +114,7 @@ func (s *Store) TransitionOperation(ctx context.Context, id string, from []ops.S
 		op    ops.Operation
 		moved bool
 	)
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.fenced(ctx, func(tx pgx.Tx) error {
 		// A concurrent update of the row makes this one wait, then
 		// re-check the state against the committed row: one wins.
 		tag, err := tx.Exec(ctx,

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/togather-foundation/togather-chatops/bot"
 )
 
@@ -55,7 +58,8 @@ func (s *Store) Rotations(ctx context.Context) ([]bot.Rotation, error) {
 // due <= now, and only if no reminder was claimed for this due time or a
 // later one. A due time not after the recorded rotation is stale: it was
 // computed before that rotation and is never claimed. A secret with no row
-// yet (no rotation recorded) gets one that remembers the claim.
+// yet (no rotation recorded) gets one that remembers the claim. Under a
+// stale leader term (WithTerm) it wraps *StaleTermError.
 func (s *Store) ClaimRotationReminder(ctx context.Context, env, name string, due, now time.Time) (bool, error) {
 	if due.After(now) {
 		return false, nil
@@ -63,17 +67,21 @@ func (s *Store) ClaimRotationReminder(ctx context.Context, env, name string, due
 	// A competing claim makes the update wait, then re-check reminded_for
 	// against the committed row: one wins. Without a row, competing
 	// inserts conflict and one wins.
-	tag, err := s.pool.Exec(ctx,
-		`UPDATE secret_rotations SET reminded_for = $3
-		 WHERE env = $1 AND name = $2 AND (reminded_for IS NULL OR reminded_for < $3)
-		   AND (rotated_at IS NULL OR rotated_at < $3)`,
-		env, name, due)
-	if err == nil && tag.RowsAffected() == 0 {
-		tag, err = s.pool.Exec(ctx,
-			`INSERT INTO secret_rotations (env, name, reminded_for) VALUES ($1, $2, $3)
-			 ON CONFLICT (env, name) DO NOTHING`,
+	var tag pgconn.CommandTag
+	err := s.fenced(ctx, func(tx pgx.Tx) (err error) {
+		tag, err = tx.Exec(ctx,
+			`UPDATE secret_rotations SET reminded_for = $3
+			 WHERE env = $1 AND name = $2 AND (reminded_for IS NULL OR reminded_for < $3)
+			   AND (rotated_at IS NULL OR rotated_at < $3)`,
 			env, name, due)
-	}
+		if err == nil && tag.RowsAffected() == 0 {
+			tag, err = tx.Exec(ctx,
+				`INSERT INTO secret_rotations (env, name, reminded_for) VALUES ($1, $2, $3)
+				 ON CONFLICT (env, name) DO NOTHING`,
+				env, name, due)
+		}
+		return err
+	})
 	if err != nil {
 		return false, fmt.Errorf("claim rotation reminder of %s on %s: %w", name, env, err)
 	}

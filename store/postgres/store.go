@@ -1,6 +1,7 @@
 // Package postgres keeps the bot's own state in PostgreSQL: the audit log,
 // the processed Slack envelopes that make redeliveries harmless, the
-// advisory lock that elects one leader among replicas, the durable
+// advisory lock that elects one leader among replicas with the term that
+// fences the leader's writes (TryLeader, WithTerm), the durable
 // operations with their journals (ops.Journal), the per-environment
 // locks (ops.Locker), and the alert groups and incidents of the chat layer
 // (bot.AlertStore, bot.IncidentStore). The schema is embedded and applied with
@@ -37,8 +38,8 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	return &Store{pool: pool}, nil
 }
 
-// Close closes the pool. It waits for connections in use to come back, so
-// release leadership (TryLeader) first.
+// Close closes the pool. It waits for connections in use to come back.
+// A leadership (TryLeader) has a connection of its own: release it too.
 func (s *Store) Close() {
 	s.pool.Close()
 }

@@ -235,37 +235,3 @@ func TestPruneEnvelopes(t *testing.T) {
 	}
 	prune(t0.Add(2*time.Hour), 2)
 }
-
-func TestTryLeader(t *testing.T) {
-	a, dsn := newStore(t)
-	b := open(t, dsn)
-	ctx := t.Context()
-	const key = 42
-
-	try := func(s *postgres.Store, k int64, want bool) func() {
-		t.Helper()
-		release, ok, err := s.TryLeader(ctx, k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ok != want {
-			t.Fatalf("TryLeader(%d) ok = %v, want %v", k, ok, want)
-		}
-		if ok {
-			t.Cleanup(release) // idempotent; must run before Close
-		}
-		return release
-	}
-
-	releaseA := try(a, key, true)
-	try(b, key, false)
-	try(a, key, false)    // another pooled connection is another session
-	try(b, key+1, true)() // other keys are independent
-
-	releaseA()
-	releaseA()
-	releaseB := try(b, key, true)
-	try(a, key, false)
-	releaseB()
-	try(a, key, true)
-}
