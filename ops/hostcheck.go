@@ -15,6 +15,7 @@ const (
 	chkDockerGroup   = "host.docker_group"
 	chkDockerAPI     = "docker.api"
 	chkProxyAdmin    = "proxy.admin"
+	chkProxyFile     = "proxy.caddyfile"
 	chkDatabaseReach = "database.reachable"
 )
 
@@ -22,6 +23,13 @@ const (
 // version the client speaks with it.
 type EngineVersioner interface {
 	Version(ctx context.Context) (engine, api string, err error)
+}
+
+// AdminProxy is the proxy whose admin API answers a ping, and whose
+// configuration names the live slot.
+type AdminProxy interface {
+	LiveSlotReader
+	Ping(ctx context.Context) error
 }
 
 // HostCheckDeps is what CheckHost reads of one environment's host.
@@ -32,7 +40,7 @@ type HostCheckDeps struct {
 	// account on its own machine, whose groups are not checked.
 	User        string
 	Engine      EngineVersioner
-	Proxy       LiveSlotReader
+	Proxy       AdminProxy
 	AppDB       DatabaseSizer
 	DiskFree    func(path string) (free, total uint64, err error)
 	SnapshotDir string
@@ -41,8 +49,8 @@ type HostCheckDeps struct {
 // CheckHost checks what a deploy needs of an environment's host, each
 // part on its own so that the first failure does not hide the others:
 // its files, the zero-drop sysctl, the deploy user's docker group, the
-// engine API, the proxy's admin API, the snapshot disk and the app
-// database. It is `host check` and `config check --connect`.
+// engine API, the proxy's admin API and Caddyfile, the snapshot disk and
+// the app database. It is `host check` and `config check --connect`.
 func CheckHost(ctx context.Context, d HostCheckDeps) []Check {
 	checks := []Check{filesCheck(d.Files, d.Env.EnvFile), zeroDropCheck(d.Files), dockerGroupCheck(d.Files, d.User)}
 	if engine, api, err := d.Engine.Version(ctx); err != nil {
@@ -51,11 +59,17 @@ func CheckHost(ctx context.Context, d HostCheckDeps) []Check {
 	} else {
 		checks = append(checks, pass(chkDockerAPI, "Docker %s answers, API %s", engine, api))
 	}
-	if live, _, err := d.Proxy.LiveSlot(ctx); err != nil {
-		checks = append(checks, fail(chkProxyAdmin, fmt.Sprintf("the live slot cannot be read from Caddy: %v", err),
-			"check that Caddy runs with its admin API on "+d.Env.Name+"'s host and that the Caddyfile has the bot's marker block"))
+	if err := d.Proxy.Ping(ctx); err != nil {
+		checks = append(checks, fail(chkProxyAdmin, fmt.Sprintf("Caddy's admin API does not answer: %v", err),
+			"check that Caddy runs on "+d.Env.Name+"'s host with its admin API at the configured admin_url"))
 	} else {
-		checks = append(checks, pass(chkProxyAdmin, "Caddy's admin API answers; the live slot is %s", live))
+		checks = append(checks, pass(chkProxyAdmin, "Caddy's admin API answers"))
+	}
+	if live, _, err := d.Proxy.LiveSlot(ctx); err != nil {
+		checks = append(checks, fail(chkProxyFile, fmt.Sprintf("the live slot cannot be read from the Caddyfile: %v", err),
+			"check the caddyfile path and that it holds the bot's marker block"))
+	} else {
+		checks = append(checks, pass(chkProxyFile, "the Caddyfile names %s live", live))
 	}
 	disk, _, _ := diskFreeCheck(d.DiskFree, d.SnapshotDir, d.Env.Name)
 	checks = append(checks, disk)

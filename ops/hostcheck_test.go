@@ -13,6 +13,13 @@ import (
 
 type hcEngine struct{ err error }
 
+type hcProxy struct {
+	pfProxy
+	ping error
+}
+
+func (p hcProxy) Ping(context.Context) error { return p.ping }
+
 func (e hcEngine) Version(context.Context) (string, string, error) { return "28.5.2", "1.51", e.err }
 
 // hcFiles serves the host's /etc/group and /proc from a map, the rest from
@@ -40,7 +47,7 @@ func TestCheckHost(t *testing.T) {
 			Files:       hcFiles{pfFiles: zeroDropHost, group: "root:x:0:\ndocker:x:998:alice,deploy\n"},
 			User:        "deploy",
 			Engine:      hcEngine{},
-			Proxy:       pfProxy(func(context.Context) (ops.Slot, int, error) { return ops.Blue, 8081, nil }),
+			Proxy:       hcProxy{pfProxy: func(context.Context) (ops.Slot, int, error) { return ops.Blue, 8081, nil }},
 			AppDB:       pfSizer(func(context.Context) (int64, error) { return 1 << 20, nil }),
 			DiskFree:    func(string) (uint64, uint64, error) { return 60, 100, nil },
 			SnapshotDir: "/var/lib/togather/db-snapshots",
@@ -54,21 +61,20 @@ func TestCheckHost(t *testing.T) {
 		return m
 	}
 	all := status(ops.CheckHost(context.Background(), base()))
-	for _, name := range []string{"host.files", "host.tcp_migrate_req", "host.docker_group", "docker.api", "proxy.admin", "disk.free", "database.reachable"} {
+	for _, name := range []string{"host.files", "host.tcp_migrate_req", "host.docker_group", "docker.api", "proxy.admin", "proxy.caddyfile", "disk.free", "database.reachable"} {
 		if c, ok := all[name]; !ok || c.Status != ops.CheckPass {
 			t.Errorf("%s = %+v, want pass", name, c)
 		}
 	}
-	if len(all) != 7 {
-		t.Errorf("%d checks, want 7: %v", len(all), all)
+	if len(all) != 8 {
+		t.Errorf("%d checks, want 8: %v", len(all), all)
 	}
 
 	d := base()
 	d.Files = hcFiles{pfFiles: zeroDropHost, group: "docker:x:998:alice\n"}
 	d.Engine = hcEngine{err: errors.New("ssh://deploy@h: open unix /var/run/docker.sock: permission denied")}
-	d.Proxy = pfProxy(func(context.Context) (ops.Slot, int, error) {
-		return "", 0, errors.New("dial tcp 127.0.0.1:2019: connection refused")
-	})
+	d.Proxy = hcProxy{pfProxy: func(context.Context) (ops.Slot, int, error) { return "", 0, errors.New("no marker block") },
+		ping: errors.New("dial tcp 127.0.0.1:2019: connection refused")}
 	d.AppDB = pfSizer(func(context.Context) (int64, error) { return 0, errors.New("password authentication failed") })
 	d.Env.EnvFile = filepath.Join(t.TempDir(), "missing")
 	got := status(ops.CheckHost(context.Background(), d))
@@ -80,6 +86,7 @@ func TestCheckHost(t *testing.T) {
 		"host.docker_group":  {ops.CheckWarn, "deploy is not in the docker group", "usermod -aG docker deploy"},
 		"docker.api":         {ops.CheckFail, "permission denied", "docker group"},
 		"proxy.admin":        {ops.CheckFail, "connection refused", "admin API"},
+		"proxy.caddyfile":    {ops.CheckFail, "no marker block", "marker block"},
 		"database.reachable": {ops.CheckFail, "password authentication failed", "DATABASE_URL"},
 	} {
 		c := got[name]

@@ -146,7 +146,7 @@ func TestRemoteHostCheck(t *testing.T) {
 	for _, c := range checks {
 		got[c.Name] = c
 	}
-	for _, name := range []string{"host.files", "host.docker_group", "docker.api", "proxy.admin", "disk.free", "database.reachable"} {
+	for _, name := range []string{"host.files", "host.docker_group", "docker.api", "proxy.admin", "proxy.caddyfile", "disk.free", "database.reachable"} {
 		if c := got[name]; c.Status != ops.CheckPass {
 			t.Errorf("%s = %+v, want pass through SSH", name, c)
 		}

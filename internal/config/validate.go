@@ -252,7 +252,6 @@ func (e Environment) validate(v *validator, p string, taken resources) {
 	v.check(m.Dir == "" || m.ImagePath == "", p+".migrations", "set dir or image_path, not both")
 	if m.Dir != "" {
 		v.absPath(p+".migrations.dir", m.Dir)
-		v.check(!e.Remote(), p+".migrations.dir", "is not supported on an ssh:// host yet: use image_path (migrations inside the release image)")
 	}
 	if m.ImagePath != "" {
 		v.absPath(p+".migrations.image_path", m.ImagePath)

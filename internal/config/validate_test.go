@@ -142,12 +142,6 @@ func TestValidateCases(t *testing.T) {
 				e.Host, e.DockerHost = "ssh://deploy@qa.example", "unix:///var/run/docker.sock"
 			})
 		}, []config.Problem{{"ssh.known_hosts", "required"}}},
-		{"migrations dir on an ssh host", func(c *config.Config) {
-			setEnv(c, "qa", func(e *config.Environment) {
-				e.Host, e.DockerHost = "ssh://deploy@qa.example", "unix:///var/run/docker.sock"
-				e.Migrations = config.Migrations{Dir: "/opt/togather/migrations"}
-			})
-		}, []config.Problem{{"environments.qa.migrations.dir", "is not supported on an ssh:// host yet: use image_path (migrations inside the release image)"}}},
 		{"docker socket without path", func(c *config.Config) {
 			setEnv(c, "production", func(e *config.Environment) { e.DockerHost = "unix://" })
 		}, []config.Problem{{"environments.production.docker_host", "unix:// needs an absolute socket path"}}},

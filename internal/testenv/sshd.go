@@ -29,6 +29,7 @@ type SSHD struct {
 	IdentityFile string // the client's private key
 	KnownHosts   string // pins the server's key
 	HostKey      ssh.PublicKey
+	Host         string // the address it listens on
 	user         string
 	config       string
 	bin          string
@@ -38,18 +39,25 @@ type SSHD struct {
 }
 
 // URL is the ssh:// URL that reaches the server as its user.
-func (s *SSHD) URL() string { return fmt.Sprintf("ssh://%s@127.0.0.1:%d", s.user, s.Port) }
+func (s *SSHD) URL() string { return fmt.Sprintf("ssh://%s@%s", s.user, s.addr()) }
 
-// StartSSHD starts sshd (Debian's openssh-server) and stops it when the
-// test ends. A missing sshd is reported through Missing.
+// StartSSHD starts sshd (Debian's openssh-server) on loopback and stops it
+// when the test ends. A missing sshd is reported through Missing.
 func StartSSHD(t testing.TB) *SSHD {
+	t.Helper()
+	return StartSSHDOn(t, "127.0.0.1")
+}
+
+// StartSSHDOn is StartSSHD listening on the IPv4 address listen, such as
+// the host side of a network namespace's veth pair.
+func StartSSHDOn(t testing.TB, listen string) *SSHD {
 	t.Helper()
 	bin, err := exec.LookPath("/usr/sbin/sshd")
 	if err != nil {
 		Missing(t, "OpenSSH server (/usr/sbin/sshd)", err)
 	}
 	dir := t.TempDir()
-	s := &SSHD{Dir: dir, user: currentUser(t)}
+	s := &SSHD{Dir: dir, Host: listen, user: currentUser(t)}
 	hostPub := writeKey(t, filepath.Join(dir, "host_ed25519"))
 	clientPub := writeKey(t, filepath.Join(dir, "id_ed25519"))
 	s.IdentityFile = filepath.Join(dir, "id_ed25519")
@@ -60,7 +68,7 @@ func StartSSHD(t testing.TB) *SSHD {
 	must(t, os.WriteFile(s.KnownHosts, []byte(knownhosts.Line([]string{s.addr()}, hostPub)+"\n"), 0o644))
 	s.config = filepath.Join(dir, "sshd_config")
 	conf := fmt.Sprintf(`Port %d
-ListenAddress 127.0.0.1
+ListenAddress %s
 HostKey %s
 AuthorizedKeysFile %s
 PidFile %s
@@ -75,7 +83,7 @@ MaxSessions 64
 MaxStartups 64
 Subsystem sftp internal-sftp
 LogLevel ERROR
-`, s.Port, filepath.Join(dir, "host_ed25519"), filepath.Join(dir, "authorized_keys"), filepath.Join(dir, "sshd.pid"))
+`, s.Port, listen, filepath.Join(dir, "host_ed25519"), filepath.Join(dir, "authorized_keys"), filepath.Join(dir, "sshd.pid"))
 	must(t, os.WriteFile(s.config, []byte(conf), 0o600))
 	must(t, os.MkdirAll("/run/sshd", 0o755)) // privilege separation directory
 	s.bin = bin
@@ -84,7 +92,7 @@ LogLevel ERROR
 	return s
 }
 
-func (s *SSHD) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)) }
+func (s *SSHD) addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) }
 
 // Start (re)starts the server on its port and waits until it accepts.
 func (s *SSHD) Start(t testing.TB) {
