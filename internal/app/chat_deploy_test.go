@@ -39,15 +39,16 @@ func startChat(t *testing.T, approval bool) *chatEnv {
 	return startChatWith(t, approval, "")
 }
 
-// startChatWith adds extra top-level YAML to the configuration.
-func startChatWith(t *testing.T, approval bool, extra string) *chatEnv {
+// startChatWith adds extra top-level YAML to the configuration, then
+// applies opts.
+func startChatWith(t *testing.T, approval bool, extra string, opts ...apptest.Option) *chatEnv {
 	t.Helper()
-	e := apptest.NewDeployEnv(t, func(yaml *string, _ *apptest.DeployEnv) {
+	e := apptest.NewDeployEnv(t, append([]apptest.Option{func(yaml *string, _ *apptest.DeployEnv) {
 		*yaml = strings.Replace(*yaml, "roles: []\n", chatRoles+extra, 1)
 		if approval {
 			*yaml = strings.Replace(*yaml, "policy: {", "policy: {require_approval: true, approvals: 1, ", 1)
 		}
-	})
+	}}, opts...)...)
 	fake := slackfake.New()
 	t.Cleanup(fake.Close)
 	cfg := e.Cfg

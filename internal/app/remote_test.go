@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/togather-foundation/togather-chatops/internal/apptest"
+	"github.com/togather-foundation/togather-chatops/internal/slackfake"
 	"github.com/togather-foundation/togather-chatops/internal/testenv"
 	"github.com/togather-foundation/togather-chatops/ops"
 	"github.com/togather-foundation/togather-chatops/ops/host"
@@ -176,4 +177,22 @@ func TestRemoteHostCheck(t *testing.T) {
 			t.Errorf("%s does not name the host: %s", c.Name, c.Message)
 		}
 	}
+}
+
+// A host that goes away is a critical alert naming the host, not silence,
+// and the alert resolves by itself once the bot has reconnected.
+func TestRemoteHostUnreachableAlertsThenResolves(t *testing.T) {
+	sshd := testenv.StartSSHD(t)
+	c := startChatWith(t, false, `alerts:
+  health_interval: 200ms
+  unhealthy_interval: 200ms
+  for: {host-unreachable: 1s}
+`, apptest.Remote(sshd))
+	sshd.Stop()
+	alert := c.waitMessage(t, slackfake.InChannel("CCRIT"), slackfake.TextContains("host-unreachable"))
+	if text := slackfake.Render(alert); !strings.Contains(text, "127.0.0.1") {
+		t.Errorf("the alert does not name the host:\n%s", text)
+	}
+	sshd.Start(t)
+	c.waitMessage(t, slackfake.InThread(alert.TS), slackfake.TextContains("Resolved"))
 }
