@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -410,6 +411,17 @@ var (
 	incidentRe   = regexp.MustCompile(`^(?i:inc-)?([0-9]{1,9})$`)
 	secretNameRe = regexp.MustCompile(`^[A-Z_][A-Z0-9_]{0,127}$`)
 )
+
+// NormaliseVersion validates a version as every command takes it (a
+// commit sha, sha-<hex>, or a v1.2.3 tag) and returns its normal form; the
+// terminal twins use it so that chat and terminal accept the same words.
+func NormaliseVersion(word string) (string, error) {
+	v, msg := (&parser{spec: &commandSpec{}}).normalise(kindVersion, word)
+	if msg != "" {
+		return "", errors.New(msg)
+	}
+	return v, nil
+}
 
 // normalise validates a positional of kind k and returns its normal form, or
 // a message saying what was expected.

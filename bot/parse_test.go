@@ -394,3 +394,16 @@ func clipName(s string) string {
 	}
 	return s
 }
+
+func TestNormaliseVersion(t *testing.T) {
+	for word, want := range map[string]string{"ABCDEF1": "abcdef1", "sha-0123abc": "sha-0123abc", "v1.2.3": "v1.2.3", "v1.2.3-rc.1": "v1.2.3-rc.1"} {
+		if got, err := bot.NormaliseVersion(word); err != nil || got != want {
+			t.Errorf("NormaliseVersion(%q) = %q, %v; want %q", word, got, err, want)
+		}
+	}
+	for _, word := range []string{"v2", "latest", "", "v1.2", "abc"} {
+		if got, err := bot.NormaliseVersion(word); err == nil {
+			t.Errorf("NormaliseVersion(%q) = %q, want an error", word, got)
+		}
+	}
+}

@@ -91,12 +91,16 @@ func runPreflight(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if fs.NArg() != 2 {
 		return usageError{"want: preflight <env> <version>"}
 	}
+	version, err := bot.NormaliseVersion(fs.Arg(1))
+	if err != nil {
+		return usageError{err.Error()}
+	}
 	s, err := openOps(ctx, *path, fs.Arg(0), stderr)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	r, err := preflight(ctx, s, fs.Arg(1), *destructive, *override)
+	r, err := preflight(ctx, s, version, *destructive, *override)
 	if err != nil {
 		return err
 	}
@@ -132,12 +136,15 @@ func runDeploy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if fs.NArg() != 2 {
 		return usageError{"want: deploy <env> <version>"}
 	}
+	version, err := bot.NormaliseVersion(fs.Arg(1))
+	if err != nil {
+		return usageError{err.Error()}
+	}
 	s, err := openOps(ctx, *path, fs.Arg(0), stdout)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	version := fs.Arg(1)
 	r, err := preflight(ctx, s, version, *destructive, *override)
 	if err != nil {
 		return err
