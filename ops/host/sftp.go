@@ -24,8 +24,15 @@ func do[T any](s *SSH, f func(*sftp.Client) (T, error)) (T, error) {
 		return zero, err
 	}
 	v, err := f(c)
-	if errors.Is(err, sftp.ErrSSHFxConnectionLost) || errors.Is(err, io.ErrUnexpectedEOF) {
+	var se *sftp.StatusError
+	switch {
+	case err == nil:
+		return v, nil
+	case errors.Is(err, sftp.ErrSSHFxConnectionLost) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
 		s.Drop()
+		return v, &Error{Host: s.target.String(), Step: "sftp", Err: err, Remedy: "the connection to the host was lost; the next call reconnects"}
+	case !errors.As(err, &se) && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrPermission):
+		return v, &Error{Host: s.target.String(), Step: "sftp", Err: err}
 	}
 	return v, pathError(err)
 }
