@@ -132,7 +132,7 @@ func NewOps(cfg *config.Config, o OpsOptions) (*Ops, error) {
 				migrator = lazyMigrator{db: db}
 			}
 			eo.Deployer = ops.NewDeployer(ops.DeployerDeps{
-				Env: oe, Engine: eng, Proxy: proxy, Prober: prober, Journal: o.Store, Locker: o.Store.Locks(),
+				Env: oe, Engine: eng, Proxy: proxy, Page: proxy, Prober: prober, Journal: o.Store, Locker: o.Store.Locks(),
 				Snapshots: snaps, Migrator: migrator, State: state, Metrics: eo.Metrics, Notify: o.Notify, Now: o.Now, HTTP: hc,
 			})
 			deps := ops.PreflightDeps{

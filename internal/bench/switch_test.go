@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/togather-foundation/togather-chatops/internal/app"
 	"github.com/togather-foundation/togather-chatops/internal/apptest"
+	"github.com/togather-foundation/togather-chatops/internal/testenv"
 	"github.com/togather-foundation/togather-chatops/ops"
 )
 
@@ -40,7 +40,7 @@ const (
 // rollback to the proxy serving the previous slot.
 func TestBenchSwitch(t *testing.T) {
 	requireBench(t)
-	migrateRequests(t)
+	testenv.MigrateRequests(t)
 	e := apptest.NewDeployEnv(t, func(yaml *string, d *apptest.DeployEnv) {
 		const from = "health_consecutive: 2, health_timeout: 8s, health_interval: 200ms"
 		if !strings.Contains(*yaml, from) {
@@ -340,27 +340,4 @@ func (l *load) fail(at time.Time, msg string) {
 	if len(l.failures) < keptFailures {
 		l.failures = append(l.failures, at.Format("15:04:05.000")+" "+msg)
 	}
-}
-
-// migrateRequestsSysctl hands connections waiting in a closing listener's
-// queue to its replacement. Caddy 2.6 listens with SO_REUSEPORT and, on
-// every config load, closes the old socket: without this setting Linux
-// resets the connections queued on it, a few per thousand switches under
-// load. docs/operations.md lists it as a host requirement for zero-drop
-// switches; the benchmark measures the documented host configuration.
-const migrateRequestsSysctl = "/proc/sys/net/ipv4/tcp_migrate_req"
-
-// migrateRequests applies the host setting for the test and restores it.
-func migrateRequests(t *testing.T) {
-	t.Helper()
-	old, err := os.ReadFile(migrateRequestsSysctl)
-	if err != nil {
-		t.Logf("net.ipv4.tcp_migrate_req unavailable (%v): measuring without it", err)
-		return
-	}
-	if err := os.WriteFile(migrateRequestsSysctl, []byte("1\n"), 0o644); err != nil {
-		t.Logf("net.ipv4.tcp_migrate_req not writable (%v): measuring without it", err)
-		return
-	}
-	t.Cleanup(func() { _ = os.WriteFile(migrateRequestsSysctl, old, 0o644) })
 }

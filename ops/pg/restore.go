@@ -172,6 +172,7 @@ const restoreLockTimeout = "60s"
 // later migration added, can make the dump's DROPs fail. pg_dump does not
 // create public, so it is recreated with its owner and grants.
 const restorePreamble = `SET lock_timeout = '` + restoreLockTimeout + `';
+SET client_min_messages = warning;
 DO $togather_restore$
 DECLARE
 	owner text;

@@ -1,19 +1,11 @@
 package pg_test
 
 import (
-	"bytes"
-	"compress/gzip"
-	"context"
-	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
-	"slices"
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/togather-foundation/togather-chatops/internal/testenv"
 	"github.com/togather-foundation/togather-chatops/ops/pg"
 )
 
@@ -37,66 +29,6 @@ INSERT INTO tickets SELECT g, g FROM generate_series(1, 50) g;
 DELETE FROM events WHERE id > 900 AND NOT EXISTS (SELECT 1 FROM attendees WHERE event_id = events.id);
 `
 
-// catalog describes a database's schema objects (relations, constraints,
-// indexes, triggers, functions, event triggers) and the row count of every
-// table, one sorted line each.
-func catalog(t *testing.T, dsn string) []string {
-	t.Helper()
-	conn, err := pgx.Connect(t.Context(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	const user = `NOT IN (SELECT oid FROM pg_namespace WHERE nspname ~ '^pg_' OR nspname = 'information_schema')`
-	rows, err := conn.Query(t.Context(), `
-SELECT 'relation ' || oid::regclass || ' ' || relkind::text FROM pg_class WHERE relnamespace `+user+`
-UNION ALL SELECT 'constraint ' || conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint WHERE connamespace `+user+`
-UNION ALL SELECT 'index ' || indexrelid::regclass || ' ' || pg_get_indexdef(indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relnamespace `+user+`
-UNION ALL SELECT 'trigger ' || tgrelid::regclass || ' ' || tgname FROM pg_trigger WHERE NOT tgisinternal
-UNION ALL SELECT 'function ' || oid::regprocedure FROM pg_proc WHERE pronamespace `+user+`
-UNION ALL SELECT 'event trigger ' || evtname FROM pg_event_trigger
-UNION ALL SELECT 'schema ' || nspname || ' acl ' || coalesce(nspacl::text, '') FROM pg_namespace WHERE oid `+user)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, err = conn.Query(t.Context(), `SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname !~ '^pg_' AND schemaname <> 'information_schema'`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, table := range tables {
-		var n int64
-		if err := conn.QueryRow(t.Context(), "SELECT count(*) FROM "+table).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, fmt.Sprintf("rows %s %d", table, n))
-	}
-	slices.Sort(out)
-	return out
-}
-
-func diffLines(a, b []string) string {
-	var d []string
-	for _, l := range a {
-		if !slices.Contains(b, l) {
-			d = append(d, "- "+l)
-		}
-	}
-	for _, l := range b {
-		if !slices.Contains(a, l) {
-			d = append(d, "+ "+l)
-		}
-	}
-	return strings.Join(d, "\n")
-}
-
 func richDB(t *testing.T) string {
 	t.Helper()
 	dsn := seededDB(t)
@@ -110,7 +42,7 @@ func richDB(t *testing.T) string {
 func TestRestoreAcrossForeignKeyMigration(t *testing.T) {
 	dsn := richDB(t)
 	s := pg.NewSnapshotter(pg.SnapshotOptions{DatabaseURL: dsn, Dir: t.TempDir()})
-	want := catalog(t, dsn)
+	want := testenv.Catalog(t, dsn)
 	info, err := s.Create(t.Context(), "pre-deploy", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -119,42 +51,9 @@ func TestRestoreAcrossForeignKeyMigration(t *testing.T) {
 	if err := s.Restore(t.Context(), info.Name, nil); err != nil {
 		t.Fatalf("Restore across the migration: %v", err)
 	}
-	if got := catalog(t, dsn); !reflect.DeepEqual(got, want) {
-		t.Errorf("after the restore the database differs from the snapshot:\n%s", diffLines(want, got))
+	if got := testenv.Catalog(t, dsn); !reflect.DeepEqual(got, want) {
+		t.Errorf("after the restore the database differs from the snapshot:\n%s", testenv.DiffLines(want, got))
 	}
-}
-
-// failingSnapshot writes, next to info, a copy of snapshot src whose SQL
-// fails after every table was dropped, recreated and loaded: the last
-// statement divides by zero.
-func failingSnapshot(t *testing.T, dir, src string) string {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(dir, src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sql bytes.Buffer
-	if _, err := sql.ReadFrom(zr); err != nil {
-		t.Fatal(err)
-	}
-	i := bytes.LastIndex(sql.Bytes(), []byte(`\unrestrict`))
-	if i < 0 {
-		i = sql.Len()
-	}
-	body := slices.Concat(sql.Bytes()[:i], []byte("SELECT 1/0;\n"), sql.Bytes()[i:])
-	var out bytes.Buffer
-	zw := gzip.NewWriter(&out)
-	zw.Write(body)
-	zw.Close()
-	name := strings.Replace(src, "_pre-deploy", "_broken", 1)
-	if err := os.WriteFile(filepath.Join(dir, name), out.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return name
 }
 
 // TestRestoreFailureLeavesDatabaseUntouched: a restore whose SQL fails after
@@ -167,15 +66,15 @@ func TestRestoreFailureLeavesDatabaseUntouched(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	broken := failingSnapshot(t, dir, info.Name)
+	broken := testenv.FailingSnapshot(t, dir, info.Name)
 	execSQL(t, dsn, fkMigration)
-	before := catalog(t, dsn)
+	before := testenv.Catalog(t, dsn)
 	err = s.Restore(t.Context(), broken, nil)
 	if err == nil || !strings.Contains(err.Error(), "division by zero") {
 		t.Fatalf("Restore of a failing snapshot = %v, want psql's division by zero", err)
 	}
-	if got := catalog(t, dsn); !reflect.DeepEqual(got, before) {
-		t.Errorf("a failed restore changed the database:\n%s", diffLines(before, got))
+	if got := testenv.Catalog(t, dsn); !reflect.DeepEqual(got, before) {
+		t.Errorf("a failed restore changed the database:\n%s", testenv.DiffLines(before, got))
 	}
 }
 
@@ -207,15 +106,15 @@ func TestVerifyAtCurrentSchema(t *testing.T) {
 	}
 
 	execSQL(t, dsn, blockDrops)
-	before := catalog(t, dsn)
+	before := testenv.Catalog(t, dsn)
 	if _, err := s.Verify(t.Context(), info.Name); err == nil || !strings.Contains(err.Error(), "drops are disabled") {
 		t.Errorf("Verify of a snapshot that cannot be restored over the current schema = %v, want the restore's error", err)
 	}
 	if err := s.Restore(t.Context(), info.Name, nil); err == nil {
 		t.Errorf("Restore succeeded where verify must have failed")
 	}
-	if got := catalog(t, dsn); !reflect.DeepEqual(got, before) {
-		t.Errorf("a failed restore changed the database:\n%s", diffLines(before, got))
+	if got := testenv.Catalog(t, dsn); !reflect.DeepEqual(got, before) {
+		t.Errorf("a failed restore changed the database:\n%s", testenv.DiffLines(before, got))
 	}
 	assertNoScratch(t, dsn, dbName(t, dsn))
 }
