@@ -256,6 +256,9 @@ type load struct {
 	total   atomic.Int64 // requests answered or failed
 	failed  atomic.Int64
 	skipped int64 // turns no worker was free for
+	// paged counts the answers of the maintenance page (503 with
+	// Retry-After) when the page is expected; otherwise they are failures.
+	paged, expectPage atomic.Int64
 
 	mu       sync.Mutex
 	slots    map[string]int64 // answers per X-Togather-Slot
@@ -320,6 +323,9 @@ func (l *load) send(ctx context.Context) {
 	resp.Body.Close()
 	slot := resp.Header.Get("X-Togather-Slot")
 	switch {
+	case l.expectPage.Load() == 1 && resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "":
+		l.total.Add(1)
+		l.paged.Add(1)
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		l.fail(at, fmt.Sprintf("HTTP %d from %q", resp.StatusCode, slot))
 	case rerr != nil:
