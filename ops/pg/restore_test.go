@@ -1,9 +1,13 @@
 package pg_test
 
 import (
+	"context"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/togather-foundation/togather-chatops/internal/testenv"
 	"github.com/togather-foundation/togather-chatops/ops/pg"
@@ -117,4 +121,45 @@ func TestVerifyAtCurrentSchema(t *testing.T) {
 		t.Errorf("a failed restore changed the database:\n%s", testenv.DiffLines(before, got))
 	}
 	assertNoScratch(t, dsn, dbName(t, dsn))
+}
+
+// TestRestoreKilledBackendLeavesDatabaseUntouched: the restore's backend
+// killed while it loads rows (after every schema was dropped) leaves every
+// object and row as it was.
+func TestRestoreKilledBackendLeavesDatabaseUntouched(t *testing.T) {
+	dsn := richDB(t)
+	execSQL(t, dsn, `CREATE TABLE bulk AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 400000) g`)
+	s := pg.NewSnapshotter(pg.SnapshotOptions{DatabaseURL: dsn, Dir: t.TempDir()})
+	info, err := s.Create(t.Context(), "pre-deploy", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	execSQL(t, dsn, fkMigration)
+	before := testenv.Catalog(t, dsn)
+
+	done := make(chan error, 1)
+	go func() { done <- s.Restore(t.Context(), info.Name, nil) }()
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	killed := false
+	for !killed {
+		select {
+		case err := <-done:
+			t.Fatalf("the restore ended (%v) before its backend could be killed in a COPY", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+		if err := conn.QueryRow(t.Context(), `SELECT count(pg_terminate_backend(pid)) > 0 FROM pg_stat_activity
+			WHERE datname = current_database() AND application_name = 'psql' AND query LIKE 'COPY%'`).Scan(&killed); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-done; err == nil {
+		t.Fatal("Restore reported success after its backend was killed")
+	}
+	if got := testenv.Catalog(t, dsn); !reflect.DeepEqual(got, before) {
+		t.Errorf("a killed restore changed the database:\n%s", testenv.DiffLines(before, got))
+	}
 }
