@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/togather-foundation/togather-chatops/internal/apptest"
+	"github.com/togather-foundation/togather-chatops/internal/slackfake"
 	"github.com/togather-foundation/togather-chatops/internal/testenv"
 	"github.com/togather-foundation/togather-chatops/ops"
 	"github.com/togather-foundation/togather-chatops/ops/pg"
@@ -96,33 +97,7 @@ func TestRollbackRestoreSnapshotAcrossForeignKeyMigration(t *testing.T) {
 	testenv.MigrateRequests(t) // Caddy reloads drop no connection (ADR 0009)
 	e := apptest.NewDeployEnv(t)
 	ctx := context.Background()
-	// The database is at migration 1 with more rows, an index and a
-	// trigger before the deploy.
-	if err := pg.NewMigrator(e.AppDSN).Up(ctx, e.Migrations); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := pgx.Connect(ctx, e.AppDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.Exec(ctx, `INSERT INTO events (name) SELECT 'event ' || g FROM generate_series(1, 500) g;
-CREATE INDEX events_name_idx ON events (name);
-CREATE FUNCTION events_touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
-CREATE TRIGGER events_touch BEFORE UPDATE ON events FOR EACH ROW EXECUTE FUNCTION events_touch();`); err != nil {
-		t.Fatal(err)
-	}
-	conn.Close(ctx)
-	want := testenv.Catalog(t, e.AppDSN)
-
-	e.AddForeignKeyMigration()
-	op, err := e.Deploy(apptest.V2)
-	if err != nil {
-		t.Fatalf("deploy: %v", err)
-	}
-	e.WantServing(ops.Green, apptest.V2)
-	if got := testenv.Catalog(t, e.AppDSN); !strings.Contains(strings.Join(got, "\n"), "tickets_event_id_fkey") {
-		t.Fatalf("the deploy did not add the foreign key: %v", got)
-	}
+	want, op := deployForeignKey(t, e)
 
 	l := startLoad(t, e.ProxyURL+"/health")
 	rb, err := e.Env.Deployer.Rollback(ctx, ops.RollbackRequest{Requester: "UBOB", Reason: "test", RestoreSnapshot: true})
@@ -160,4 +135,55 @@ CREATE TRIGGER events_touch BEFORE UPDATE ON events FOR EACH ROW EXECUTE FUNCTIO
 	}
 	e.WantServing(ops.Blue, apptest.V1)
 	e.WantNoLock()
+}
+
+// deployForeignKey brings the app database to migration 1 with more rows,
+// an index and a trigger, then deploys V2 with ForeignKeyMigration. It
+// returns the catalog before the deploy and the deploy.
+func deployForeignKey(t *testing.T, e *apptest.DeployEnv) ([]string, ops.Operation) {
+	t.Helper()
+	ctx := context.Background()
+	if err := pg.NewMigrator(e.AppDSN).Up(ctx, e.Migrations); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, e.AppDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `INSERT INTO events (name) SELECT 'event ' || g FROM generate_series(1, 500) g;
+CREATE INDEX events_name_idx ON events (name);
+CREATE FUNCTION events_touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE TRIGGER events_touch BEFORE UPDATE ON events FOR EACH ROW EXECUTE FUNCTION events_touch();`); err != nil {
+		t.Fatal(err)
+	}
+	want := testenv.Catalog(t, e.AppDSN)
+	e.AddForeignKeyMigration()
+	op, err := e.Deploy(apptest.V2)
+	if err != nil {
+		t.Fatalf("deploy: %v", err)
+	}
+	e.WantServing(ops.Green, apptest.V2)
+	if got := testenv.Catalog(t, e.AppDSN); !strings.Contains(strings.Join(got, "\n"), "tickets_event_id_fkey") {
+		t.Fatalf("the deploy did not add the foreign key: %v", got)
+	}
+	return want, op
+}
+
+// TestChatRollbackRestoreSnapshot: the same rollback from chat, confirmed
+// by a click; the thread shows the migration version the restore brought
+// back.
+func TestChatRollbackRestoreSnapshot(t *testing.T) {
+	c := startChat(t, false)
+	want, _ := deployForeignKey(t, c.DeployEnv)
+	c.slash(t, "UBOB", `rollback staging --reason "tickets broke" --restore-snapshot`)
+	req := c.waitMessage(t, slackfake.InChannel(deploys), slackfake.HasButton("op.confirm"), slackfake.TextContains("maintenance page"))
+	c.click(t, "UBOB", req, "op.confirm")
+	c.waitEdit(t, req, "done")
+	c.waitMessage(t, slackfake.InThread(req.TS), slackfake.TextContains("migration version now 1"))
+	c.WantServing(ops.Blue, apptest.V1)
+	if got := testenv.Catalog(t, c.AppDSN); !reflect.DeepEqual(got, want) {
+		t.Errorf("after the rollback the database differs from the pre-deploy snapshot:\n%s", testenv.DiffLines(want, got))
+	}
+	c.WantNoLock()
 }
