@@ -76,6 +76,66 @@ func (dp *Deployer) restoreBehindPage(ctx context.Context, r *run, snapshot stri
 	return detail, nil
 }
 
+// restoreInterrupted reports whether op, a restore or a rollback, stopped
+// inside its restore step, where the 503 page may be up and the slots
+// stopped.
+func restoreInterrupted(op Operation) bool {
+	if op.Kind != KindRestore && op.Kind != KindRollback {
+		return false
+	}
+	open := false
+	for _, e := range op.Journal {
+		if e.Step == StepSnapshotted {
+			open = e.Phase == PhaseBegin
+		}
+	}
+	return open
+}
+
+// recoverRestore ends an operation interrupted inside its restore: the
+// restore is one transaction, so the database is either as it was or the
+// whole snapshot. It starts the slot the proxy names, gates it on health
+// and takes the 503 page away; the operation needs attention because only
+// a person can tell which of the two happened.
+func (dp *Deployer) recoverRestore(ctx context.Context, r *run) {
+	d := dp.d
+	at := "interrupted at " + string(StepSnapshotted) + " (inside the restore)"
+	live, _, err := d.Proxy.LiveSlot(ctx)
+	if err != nil {
+		r.finish(ctx, StepNeedsAttention, fmt.Sprintf("%s; the proxy configuration cannot be read (%v): start the slots and end maintenance mode by hand", at, err))
+		return
+	}
+	name := d.Env.Slots[live].Container
+	if info, err := d.Engine.Inspect(ctx, name); err == nil && info.Exists && !info.Running {
+		if err := d.Engine.Start(ctx, name); err != nil {
+			r.finish(ctx, StepNeedsAttention, fmt.Sprintf("%s; starting %s failed (%v): the 503 page stays up", at, name, err))
+			return
+		}
+	}
+	health, err := dp.healthGate(ctx, live)
+	if err != nil {
+		r.finish(ctx, StepNeedsAttention, fmt.Sprintf("%s; %v: the 503 page stays up", at, err))
+		return
+	}
+	if d.Page != nil {
+		if err := d.Page.ExitMaintenance(ctx); err != nil {
+			r.finish(ctx, StepNeedsAttention, fmt.Sprintf("%s; %s; taking the 503 page away failed (%v): end maintenance mode by hand", at, health, err))
+			return
+		}
+	}
+	version := "migration version unknown"
+	if d.Migrator != nil {
+		if v, dirty, err := d.Migrator.Version(ctx); err == nil {
+			version = fmt.Sprintf("migration version %d", v)
+			if dirty {
+				version += " (dirty)"
+			}
+		}
+	}
+	r.finish(ctx, StepNeedsAttention, fmt.Sprintf("%s; the restore is one transaction, so the database is either as it was or the whole snapshot; it is at %s. %s; 503 page gone. Check the data and restore again if needed",
+		at, version, health))
+}
+
 // bringBack starts serve after a successful restore, or every slot in
 // stopped after a failed one, gates the slot that serves on health and
 // takes the 503 page away.

@@ -2,15 +2,20 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"os"
+	"os/exec"
 	"reflect"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/togather-foundation/togather-chatops/internal/app"
 	"github.com/togather-foundation/togather-chatops/internal/apptest"
 	"github.com/togather-foundation/togather-chatops/internal/slackfake"
 	"github.com/togather-foundation/togather-chatops/internal/testenv"
@@ -186,4 +191,50 @@ func TestChatRollbackRestoreSnapshot(t *testing.T) {
 		t.Errorf("after the rollback the database differs from the pre-deploy snapshot:\n%s", testenv.DiffLines(want, got))
 	}
 	c.WantNoLock()
+}
+
+// TestCrashDuringRestore kills the terminal's snapshot restore once the 503
+// page is up and the slots are stopped: recovery starts the live slot,
+// takes the page away and says that the database is either untouched or
+// the whole snapshot.
+func TestCrashDuringRestore(t *testing.T) {
+	bin := testenv.Binary(t, "./cmd/togather-chatops")
+	e := apptest.NewDeployEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := pg.NewMigrator(e.AppDSN).Up(ctx, e.Migrations); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := e.Env.Snapshots.Create(ctx, "manual", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "snapshot", "restore", "staging", snap.Name, "--confirm", "--config", e.ConfigPath)
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+e.StoreDSN, app.CrashEnv+"=locked:note")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("restore was not killed behind the 503 page: %v\n%s", err, out)
+	}
+	var recovered []ops.Operation
+	for {
+		recovered, err = e.Env.Deployer.Recover(ctx)
+		if !errors.Is(err, ops.ErrStillRunning) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil || len(recovered) != 1 {
+		t.Fatalf("recover: %d operations, %v", len(recovered), err)
+	}
+	op := recovered[0]
+	last := op.Journal[len(op.Journal)-1].Detail
+	if op.State != ops.StepNeedsAttention || !strings.Contains(last, "interrupted at snapshotted") || !strings.Contains(last, "migration version 1") {
+		t.Errorf("after recovery: %s %q; want needs_attention saying where it stopped and the migration version", op.State, last)
+	}
+	if in, err := e.Env.Proxy.InMaintenance(ctx); err != nil || in {
+		t.Errorf("the 503 page is still up after recovery: %v, %v", in, err)
+	}
+	e.WantServing(ops.Blue, apptest.V1)
+	e.WantNoLock()
 }
