@@ -26,7 +26,7 @@ func (b *Bot) handleRollback(ctx context.Context, req Request, cmd Command, rw R
 	force := cmd.Bool("force")
 	text := fmt.Sprintf(":leftwards_arrow_with_hook: <@%s> asks to roll back *%s*: _%s_", req.User, cmd.Env, reason)
 	if op.Chat[chatRestore] != "" {
-		text += "\n:warning: The last deploy's pre-deploy snapshot will be restored first: data written since is lost."
+		text += "\n:warning: The last deploy's pre-deploy snapshot will be restored with the previous release, behind the maintenance page: data written since is lost."
 	}
 	msg := Message{Text: text, Blocks: []Block{Section{Text: text}}}
 	if !force {

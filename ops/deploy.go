@@ -27,6 +27,7 @@ type DeployerDeps struct {
 	Env       Environment
 	Engine    Engine
 	Proxy     Proxy
+	Page      MaintenancePage // the 503 page shown while a snapshot is restored
 	Prober    Prober
 	Journal   Journal
 	Locker    Locker

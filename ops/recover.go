@@ -64,6 +64,10 @@ func (dp *Deployer) recoverOne(ctx context.Context, r *run) bool {
 		r.finish(ctx, StepFailed, "interrupted before it started; nothing was changed")
 		return true
 	}
+	if restoreInterrupted(op) {
+		dp.recoverRestore(ctx, r)
+		return true
+	}
 	if op.ToSlot == "" {
 		r.finish(ctx, StepFailed, at+" before anything changed; nothing to undo")
 		return true

@@ -73,21 +73,11 @@ func (dp *Deployer) rollback(ctx context.Context, r *run, req RollbackRequest) (
 	}); err != nil {
 		return err
 	}
+	if req.RestoreSnapshot && last.Snapshot == "" {
+		return errors.New("no pre-deploy snapshot is known for the deploy being rolled back: roll back without --restore-snapshot, or restore a snapshot by name")
+	}
 	if !req.Force {
 		if err = r.step(ctx, StepHealthy, func() (string, error) { return dp.healthGate(ctx, r.op.ToSlot) }); err != nil {
-			return err
-		}
-	}
-	if req.RestoreSnapshot {
-		if err = r.step(ctx, StepSnapshotted, func() (string, error) {
-			if last.Snapshot == "" {
-				return "", errors.New("no pre-deploy snapshot is known for the deploy being rolled back")
-			}
-			if err := d.Snapshots.Restore(ctx, last.Snapshot, nil); err != nil {
-				return "", err
-			}
-			return "database restored from " + last.Snapshot, nil
-		}); err != nil {
 			return err
 		}
 	}
@@ -101,6 +91,17 @@ func (dp *Deployer) rollback(ctx context.Context, r *run, req RollbackRequest) (
 	}); err != nil {
 		return err
 	}
+	restored := ""
+	if req.RestoreSnapshot {
+		// The pre-deploy snapshot goes with the previous slot: restored
+		// once traffic points there, behind the 503 page (restore.go).
+		if err = r.step(ctx, StepSnapshotted, func() (string, error) {
+			restored, err = dp.restoreBehindPage(ctx, r, last.Snapshot, r.op.ToSlot, r.op.FromSlot)
+			return restored, err
+		}); err != nil {
+			return err
+		}
+	}
 	if err = r.step(ctx, StepVerified, func() (string, error) { return dp.verify(ctx, r.op.ToSlot, "") }); err != nil {
 		return err
 	}
@@ -113,7 +114,11 @@ func (dp *Deployer) rollback(ctx context.Context, r *run, req RollbackRequest) (
 		_ = d.Journal.Record(context.WithoutCancel(ctx), last, JournalEntry{At: d.Now(), Step: last.State, Phase: PhaseNote, Detail: "rolled back by " + r.op.ID})
 	}
 	dp.writeState(ctx, r, "active")
-	r.finish(ctx, StepDone, fmt.Sprintf("%s serves again (%s); %s stopped", r.op.ToSlot, r.op.Image, r.op.FromSlot))
+	done := fmt.Sprintf("%s serves again (%s); %s stopped", r.op.ToSlot, r.op.Image, r.op.FromSlot)
+	if restored != "" {
+		done += "; " + restored
+	}
+	r.finish(ctx, StepDone, done)
 	return nil
 }
 
@@ -215,15 +220,18 @@ func (dp *Deployer) Restore(ctx context.Context, req RestoreRequest) (Operation,
 		return r.op, err
 	}
 	defer release()
+	var detail string
 	if err := r.step(ctx, StepSnapshotted, func() (string, error) {
-		if err := d.Snapshots.Restore(ctx, req.Snapshot, nil); err != nil {
-			return "", err
+		live, _, err := d.Proxy.LiveSlot(ctx)
+		if err != nil {
+			return "", fmt.Errorf("which slot is live: %w", err)
 		}
-		return "database restored from " + req.Snapshot, nil
+		detail, err = dp.restoreBehindPage(ctx, r, req.Snapshot, live, live)
+		return detail, err
 	}); err != nil {
-		r.finish(ctx, StepFailed, fmt.Sprintf("%v; the database may be partly restored: restore again or from another snapshot", err))
+		r.finish(ctx, StepFailed, err.Error())
 		return r.op, err
 	}
-	r.finish(ctx, StepDone, "database restored from "+req.Snapshot)
+	r.finish(ctx, StepDone, detail)
 	return r.op, nil
 }

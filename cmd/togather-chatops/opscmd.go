@@ -199,7 +199,7 @@ func runRollback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs, path := flagSet("rollback", "rollback <env> --reason R [--force] [--restore-snapshot]", stderr)
 	reason := fs.String("reason", "", "why (required)")
 	force := fs.Bool("force", false, "skip the health gate of the previous slot")
-	restore := fs.Bool("restore-snapshot", false, "restore the last deploy's pre-deploy snapshot before switching")
+	restore := fs.Bool("restore-snapshot", false, "restore the last deploy's pre-deploy snapshot with the previous slot, behind the 503 page")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

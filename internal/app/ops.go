@@ -133,7 +133,7 @@ func NewOps(cfg *config.Config, o OpsOptions) (*Ops, error) {
 				migrator = lazyMigrator{db: db}
 			}
 			eo.Deployer = ops.NewDeployer(ops.DeployerDeps{
-				Env: oe, Engine: eng, Proxy: proxy, Prober: prober, Journal: o.Store, Locker: o.Store.Locks(),
+				Env: oe, Engine: eng, Proxy: proxy, Page: proxy, Prober: prober, Journal: o.Store, Locker: o.Store.Locks(),
 				Snapshots: snaps, Migrator: migrator, State: state, Metrics: eo.Metrics, Notify: o.Notify, Now: o.Now, HTTP: hc,
 				MigrationsDir: migrationsDir(h, eng, oe.Migrations),
 			})

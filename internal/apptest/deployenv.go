@@ -226,3 +226,19 @@ func Remote(sshd *testenv.SSHD) Option {
 		*yaml += fmt.Sprintf("ssh: {identity_file: %q, known_hosts: %q, keepalive: 1s, connect_timeout: 5s}\n", sshd.IdentityFile, sshd.KnownHosts)
 	}
 }
+
+// ForeignKeyMigration is a fixture migration that adds a table with a
+// foreign key to the existing events table: the pre-deploy snapshot does
+// not know it, and a restore that only runs the dump's DROPs fails on it.
+const ForeignKeyMigration = `CREATE TABLE tickets (id bigserial PRIMARY KEY, event_id bigint NOT NULL REFERENCES events (id));
+INSERT INTO tickets (event_id) SELECT id FROM events;
+CREATE INDEX tickets_event_idx ON tickets (event_id);
+`
+
+// AddForeignKeyMigration writes ForeignKeyMigration as migration 000002,
+// for the next deploy to apply.
+func (e *DeployEnv) AddForeignKeyMigration() {
+	e.T.Helper()
+	WriteFile(e.T, filepath.Join(e.Migrations, "000002_tickets.up.sql"), 0o644, ForeignKeyMigration)
+	WriteFile(e.T, filepath.Join(e.Migrations, "000002_tickets.down.sql"), 0o644, "DROP TABLE IF EXISTS tickets;\n")
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -67,7 +66,7 @@ func TestBenchRemoteSwitch(t *testing.T) {
 // benchSwitch runs the cycles and prints their results, each name with
 // prefix; it returns the operations it drove.
 func benchSwitch(t *testing.T, prefix string, opts ...apptest.Option) *app.Ops {
-	migrateRequests(t)
+	testenv.MigrateRequests(t)
 	e := apptest.NewDeployEnv(t, append([]apptest.Option{func(yaml *string, d *apptest.DeployEnv) {
 		const from = "health_consecutive: 2, health_timeout: 8s, health_interval: 200ms"
 		if !strings.Contains(*yaml, from) {
@@ -284,6 +283,9 @@ type load struct {
 	total   atomic.Int64 // requests answered or failed
 	failed  atomic.Int64
 	skipped int64 // turns no worker was free for
+	// paged counts the answers of the maintenance page (503 with
+	// Retry-After) when the page is expected; otherwise they are failures.
+	paged, expectPage atomic.Int64
 
 	mu       sync.Mutex
 	slots    map[string]int64 // answers per X-Togather-Slot
@@ -348,6 +350,9 @@ func (l *load) send(ctx context.Context) {
 	resp.Body.Close()
 	slot := resp.Header.Get("X-Togather-Slot")
 	switch {
+	case l.expectPage.Load() == 1 && resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "":
+		l.total.Add(1)
+		l.paged.Add(1)
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		l.fail(at, fmt.Sprintf("HTTP %d from %q", resp.StatusCode, slot))
 	case rerr != nil:
@@ -368,27 +373,4 @@ func (l *load) fail(at time.Time, msg string) {
 	if len(l.failures) < keptFailures {
 		l.failures = append(l.failures, at.Format("15:04:05.000")+" "+msg)
 	}
-}
-
-// migrateRequestsSysctl hands connections waiting in a closing listener's
-// queue to its replacement. Caddy 2.6 listens with SO_REUSEPORT and, on
-// every config load, closes the old socket: without this setting Linux
-// resets the connections queued on it, a few per thousand switches under
-// load. docs/operations.md lists it as a host requirement for zero-drop
-// switches; the benchmark measures the documented host configuration.
-const migrateRequestsSysctl = "/proc/sys/net/ipv4/tcp_migrate_req"
-
-// migrateRequests applies the host setting for the test and restores it.
-func migrateRequests(t *testing.T) {
-	t.Helper()
-	old, err := os.ReadFile(migrateRequestsSysctl)
-	if err != nil {
-		t.Logf("net.ipv4.tcp_migrate_req unavailable (%v): measuring without it", err)
-		return
-	}
-	if err := os.WriteFile(migrateRequestsSysctl, []byte("1\n"), 0o644); err != nil {
-		t.Logf("net.ipv4.tcp_migrate_req not writable (%v): measuring without it", err)
-		return
-	}
-	t.Cleanup(func() { _ = os.WriteFile(migrateRequestsSysctl, old, 0o644) })
 }

@@ -21,11 +21,14 @@ import (
 	"github.com/togather-foundation/togather-chatops/ops"
 )
 
-// Restore loads snapshot name into the database: the file is checked first
-// (its SHA-256 against the metadata, or else the whole gzip stream), then
-// decompressed into psql, which stops at the first error. The dump drops
-// and recreates every object it holds; it does not run in one transaction,
-// so a failure part-way leaves the database half restored. progress, if not
+// Restore replaces the database with snapshot name, all or nothing: the
+// file is checked first (its SHA-256 against the metadata, or else the
+// whole gzip stream), then, in one transaction, every schema is dropped
+// (public is recreated with its owner and grants) and the dump is loaded
+// by psql, which stops at the first error. Any failure, or a killed
+// connection, rolls the transaction back and leaves the database as it
+// was (ADR 0012). Nothing else may hold locks on the database meanwhile:
+// the restore waits at most restoreLockTimeout for them. progress, if not
 // nil, is called from another goroutine about every 500 ms with the
 // compressed bytes read so far.
 func (s *Snapshotter) Restore(ctx context.Context, name string, progress func(ops.Progress)) error {
@@ -40,9 +43,12 @@ func (s *Snapshotter) Restore(ctx context.Context, name string, progress func(op
 	return s.load(ctx, srv, srv.database, path, progress)
 }
 
-// Verify checks snapshot name's integrity, restores it into a scratch
-// database <db>_verify_<random> on the same server (dropped afterwards,
-// also on failure) and counts the rows of every table. The counts are
+// Verify checks snapshot name's integrity, copies the current schema of
+// the database into a scratch database <db>_verify_<random> on the same
+// server (dropped afterwards, also on failure), restores the snapshot over
+// it as Restore would, and counts the rows of every table: a snapshot
+// passes only if it can be restored over the schema the environment has
+// now. The counts are
 // compared with those recorded when the snapshot was taken, when its
 // metadata has them (Togather's own snapshots do not).
 func (s *Snapshotter) Verify(ctx context.Context, name string) (res ops.VerifyResult, err error) {
@@ -67,8 +73,11 @@ func (s *Snapshotter) Verify(ctx context.Context, name string) (res ops.VerifyRe
 		}
 	}()
 
+	if err := s.copySchema(ctx, srv, scratch); err != nil {
+		return ops.VerifyResult{}, fmt.Errorf("copy the current schema of %s into %s: %w", srv.database, scratch, err)
+	}
 	if err := s.load(ctx, srv, scratch, path, nil); err != nil {
-		return ops.VerifyResult{}, fmt.Errorf("restore into %s: %w", scratch, err)
+		return ops.VerifyResult{}, fmt.Errorf("the snapshot cannot be restored over the current schema (tried in %s): %w", scratch, err)
 	}
 	conn, err := srv.connect(ctx, scratch)
 	if err != nil {
@@ -152,9 +161,43 @@ func (s *Snapshotter) checked(ctx context.Context, name string) (string, *meta, 
 	return path, m, nil
 }
 
-// load streams the snapshot at path, decompressed, into psql connected to
-// database db.
-func (s *Snapshotter) load(parent context.Context, srv server, db, path string, progress func(ops.Progress)) error {
+// restoreLockTimeout bounds how long the restore waits for another session's
+// lock on an object it drops; the dump resets lock_timeout for its own
+// statements.
+const restoreLockTimeout = "60s"
+
+// restorePreamble runs, in the restore's transaction, before the dump: it
+// drops every schema (the extensions in them go too; the dump creates them
+// again) so that no object the dump does not know, like a foreign key a
+// later migration added, can make the dump's DROPs fail. pg_dump does not
+// create public, so it is recreated with its owner and grants.
+const restorePreamble = `SET lock_timeout = '` + restoreLockTimeout + `';
+SET client_min_messages = warning;
+DO $togather_restore$
+DECLARE
+	owner text;
+	acl aclitem[];
+	s record;
+	g record;
+BEGIN
+	SELECT nspowner::regrole::text, nspacl INTO owner, acl FROM pg_namespace WHERE nspname = 'public';
+	FOR s IN SELECT nspname FROM pg_namespace WHERE nspname !~ '^pg_' AND nspname <> 'information_schema' LOOP
+		EXECUTE format('DROP SCHEMA %I CASCADE', s.nspname);
+	END LOOP;
+	CREATE SCHEMA public;
+	IF owner IS NOT NULL THEN
+		EXECUTE format('ALTER SCHEMA public OWNER TO %s', owner);
+		FOR g IN SELECT grantee, privilege_type FROM aclexplode(acl) LOOP
+			EXECUTE format('GRANT %s ON SCHEMA public TO %s', g.privilege_type,
+				CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE g.grantee::regrole::text END);
+		END LOOP;
+	END IF;
+END
+$togather_restore$;
+`
+
+// load replaces database db with the snapshot at path, in one transaction.
+func (s *Snapshotter) load(ctx context.Context, srv server, db, path string, progress func(ops.Progress)) error {
 	start := time.Now()
 	f, err := s.opts.Files.Open(path)
 	if err != nil {
@@ -166,6 +209,54 @@ func (s *Snapshotter) load(parent context.Context, srv server, db, path string, 
 	if err != nil {
 		return fmt.Errorf("read snapshot: %w", err)
 	}
+	stop := reportProgress(progress, &read, start)
+	defer stop()
+	if err := s.psql(ctx, srv, db, io.MultiReader(strings.NewReader(restorePreamble), zr)); err != nil {
+		return fmt.Errorf("%w; the transaction was rolled back, the database is as it was", err)
+	}
+	return nil
+}
+
+// copySchema loads the schema (no data) of the server's database into the
+// empty database db: pg_dump --schema-only piped into psql.
+func (s *Snapshotter) copySchema(parent context.Context, srv server, db string) error {
+	env, cleanup, err := srv.clientEnv(srv.database)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, s.opts.PgDump, "--schema-only", "--no-owner", "--no-acl")
+	cmd.Env = env
+	stderr := &tailBuffer{max: stderrTail}
+	cmd.Stderr = stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return fmt.Errorf("pg_dump: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start pg_dump: %w", err)
+	}
+	loadErr := s.psql(ctx, srv, db, stdout)
+	if loadErr != nil {
+		cancel() // pg_dump would block on a pipe nobody reads
+	}
+	waitErr := cmd.Wait()
+	switch {
+	case parent.Err() != nil:
+		return fmt.Errorf("pg_dump: %w", context.Cause(parent))
+	case loadErr != nil:
+		return loadErr
+	case waitErr != nil:
+		return commandError("pg_dump --schema-only", waitErr, stderr)
+	}
+	return nil
+}
+
+// psql runs the SQL script src in database db as one transaction
+// (--single-transaction, ON_ERROR_STOP): it all commits or none of it.
+func (s *Snapshotter) psql(parent context.Context, srv server, db string, src io.Reader) error {
 	env, cleanup, err := srv.clientEnv(db)
 	if err != nil {
 		return err
@@ -174,7 +265,7 @@ func (s *Snapshotter) load(parent context.Context, srv server, db, path string, 
 
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, s.opts.Psql, "-X", "-q", "-v", "ON_ERROR_STOP=1")
+	cmd := exec.CommandContext(ctx, s.opts.Psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-f", "-")
 	cmd.Env = env
 	stderr := &tailBuffer{max: stderrTail}
 	cmd.Stderr = stderr
@@ -185,21 +276,21 @@ func (s *Snapshotter) load(parent context.Context, srv server, db, path string, 
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start psql: %w", err)
 	}
-	stop := reportProgress(progress, &read, start)
-	defer stop()
 
-	src := &errReader{r: zr}
-	_, copyErr := io.Copy(stdin, src)
-	if src.err != nil {
-		cancel() // the snapshot cannot be read: psql must not go on
+	in := &errReader{r: src}
+	_, copyErr := io.Copy(stdin, in)
+	if in.err != nil {
+		// The script cannot be read: psql must die before it sees the end
+		// of its input, or it would commit what it has.
+		cmd.Process.Kill()
 	}
 	closeErr := stdin.Close()
 	waitErr := cmd.Wait()
 	switch {
 	case parent.Err() != nil:
 		return fmt.Errorf("psql: %w", context.Cause(parent))
-	case src.err != nil:
-		return fmt.Errorf("read snapshot: %w", src.err)
+	case in.err != nil:
+		return fmt.Errorf("read snapshot: %w", in.err)
 	case waitErr != nil:
 		return commandError("psql", waitErr, stderr)
 	case copyErr != nil:
