@@ -1,21 +1,33 @@
 package app
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/togather-foundation/togather-chatops/bot"
+	"github.com/togather-foundation/togather-chatops/incidents"
 	"github.com/togather-foundation/togather-chatops/incidents/pagerduty"
+	"github.com/togather-foundation/togather-chatops/internal/config"
 	"github.com/togather-foundation/togather-chatops/store/postgres"
 )
 
 // pageLease is how long a claimed page is held by its sender before
 // another sender may claim it again (its sender presumed dead).
 const pageLease = time.Minute
+
+// pagePoll is how often the sender looks for pages to send.
+const pagePoll = 2 * time.Second
 
 // pageBatch bounds the pages claimed at once.
 const pageBatch = 20
@@ -115,4 +127,68 @@ func enqueuePage(ctx context.Context, store *postgres.Store, target string, ev p
 		return fmt.Errorf("encode page: %w", err)
 	}
 	return store.EnqueuePage(ctx, target, ev.DedupKey, string(ev.Action), b, now)
+}
+
+// maxDedupKey is the longest dedup_key the Events API v2 accepts.
+const maxDedupKey = 255
+
+// alertPager queues the pages of alert groups (bot.Pager) for every
+// target that pages their severity; the sender sends them.
+type alertPager struct {
+	store   *postgres.Store
+	targets map[string]config.PagingTarget
+	now     func() time.Time
+}
+
+// newAlertPager is the pager of cfg's paging targets; nil (no paging
+// beyond chat) when there is none.
+func newAlertPager(cfg *config.Config, store *postgres.Store, now func() time.Time) bot.Pager {
+	if len(cfg.Paging.Targets) == 0 || store == nil {
+		return nil
+	}
+	return &alertPager{store: store, targets: cfg.Paging.Targets, now: now}
+}
+
+// PageAlert queues action for alert group a to each target paging its
+// severity, with a link to its chat thread when it has one.
+func (p *alertPager) PageAlert(ctx context.Context, action bot.PageAction, a incidents.Alert, channel, ts string) error {
+	ev := pagerduty.Event{Action: pagerduty.Action(action), DedupKey: alertDedupKey(a.Key)}
+	if action == bot.PageTrigger {
+		ev.Payload = &pagerduty.Payload{
+			Summary: cmp.Or(a.Summary, a.Name), Source: "togather " + cmp.Or(a.Env, a.Source),
+			Severity: pagerduty.AlertSeverity(a.Severity), Timestamp: pagerduty.Timestamp(cmp.Or(a.StartsAt, p.now())),
+			CustomDetails: map[string]any{"rule": a.Name, "env": a.Env, "source": a.Source, "alerts": a.Count, "labels": a.Labels},
+		}
+	}
+	if channel != "" && ts != "" {
+		ev.Links = []pagerduty.Link{{Href: "https://slack.com/archives/" + channel + "/p" + strings.ReplaceAll(ts, ".", ""), Text: "Slack thread"}}
+	}
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(p.targets)) {
+		if p.targets[name].Pages(string(a.Severity)) {
+			errs = append(errs, enqueuePage(ctx, p.store, name, ev, p.now()))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// alertDedupKey is the stable dedup key of an alert group: its key
+// ("<env>/<rule>" for monitors), or a digest of a key too long for one.
+func alertDedupKey(key string) string {
+	k := "alert:" + key
+	if len(k) > maxDedupKey {
+		sum := sha256.Sum256([]byte(key))
+		k = "alert:sha256:" + hex.EncodeToString(sum[:])
+	}
+	return k
+}
+
+// pagingTargets are the configured targets the sender sends to, each with
+// its routing key and client.
+func pagingTargets(cfg *config.Config) map[string]pageTarget {
+	targets := map[string]pageTarget{}
+	for name, t := range cfg.Paging.Targets {
+		targets[name] = pageTarget{RoutingKey: cfg.Secrets.PagingKeys[name], Client: &pagerduty.Client{URL: t.EventsURL}}
+	}
+	return targets
 }
