@@ -93,6 +93,12 @@ func (b *Bot) HandleAlert(ctx context.Context, a incidents.Alert) error {
 		}
 	}
 	b.queueAlert(rec)
+	switch {
+	case a.Firing && !(existed && prev.Alert.Firing):
+		b.page(ctx, PageTrigger, rec)
+	case !a.Firing && existed && prev.Alert.Firing:
+		b.page(ctx, PageResolve, rec)
+	}
 	if a.Severity == incidents.Critical && a.Firing && !(existed && prev.Alert.Firing) {
 		b.criticalToIncident(ctx, a)
 	}
@@ -325,6 +331,7 @@ func (b *Bot) handleAlertAction(ctx context.Context, req Request, rw Responder) 
 		_ = b.record(ctx, req, "alert.ack", rec.Alert.Env, true, key)
 		rec.AckedBy = req.User
 		b.queueAlert(rec)
+		b.page(ctx, PageAcknowledge, rec)
 		return nil
 	case actAlertSilence:
 		allowed, why := b.authz.Decide(ctx, req.User, "alert.silence", rec.Alert.Env)

@@ -37,8 +37,10 @@ type Options struct {
 	Sizes DBSizeStore
 	// MaintenanceRules are the team's rules for maintenance windows.
 	MaintenanceRules ops.MaintenanceRules
-	Logger           zerolog.Logger
-	Now              func() time.Time
+	// Pager pages beyond chat; optional.
+	Pager  Pager
+	Logger zerolog.Logger
+	Now    func() time.Time
 }
 
 // handler runs one parsed, authorised command.
@@ -59,6 +61,7 @@ type Bot struct {
 	poster   Poster
 	progress progress
 	alerts   AlertStore
+	pager    Pager
 	alertQ   alertQueue
 
 	incidents      IncidentStore
@@ -83,7 +86,7 @@ func New(o Options) *Bot {
 	b := &Bot{envs: o.Environments, authz: o.Authorizer, audit: o.Auditor, status: o.Status, envOps: o.Envs, ops: o.Ops,
 		locks: o.Locks, channels: o.Channels, approval: o.Approvals, alerts: o.Alerts, incidents: o.Incidents, incidentPolicy: o.Incident,
 		secrets: o.Secrets, secretPolicy: o.SecretPolicy, maint: o.Maintenance, sizes: o.Sizes, maintRules: o.MaintenanceRules.WithDefaults(),
-		log: o.Logger, now: o.Now}
+		log: o.Logger, now: o.Now, pager: o.Pager}
 	b.handlers = b.routes()
 	return b
 }

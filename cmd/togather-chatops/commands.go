@@ -104,6 +104,9 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	cfg.LoadSecrets(os.Getenv)
 	problems := cfg.Validate()
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintln(stdout, "warning: "+w.String())
+	}
 	if *print {
 		fmt.Fprintln(stdout, cfg.Redacted())
 	}

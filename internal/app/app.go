@@ -140,6 +140,7 @@ func newBot(cfg *config.Config, store *postgres.Store, o *Ops, roles []bot.Role,
 		Maintenance:      store,
 		Sizes:            store,
 		MaintenanceRules: maintenanceRules(cfg),
+		Pager:            newAlertPager(cfg, store, opts.Now),
 		Logger:           opts.Logger,
 		Now:              opts.Now,
 	})

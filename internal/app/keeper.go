@@ -41,7 +41,7 @@ func (a *App) leaderEvery() time.Duration {
 // goroutine it started has: it recovers operations a crash interrupted
 // (once their lease has run out), keeps every finished deploy's bake and
 // watch going, resuming them after a restart, and runs the reminders,
-// maintenance windows, monitors and scheduled jobs.
+// maintenance windows, monitors, scheduled jobs and the page sender.
 func (a *App) lead(ctx context.Context) {
 	a.log.Info().Msg("leader: recovering interrupted operations and watching finished deploys")
 	var wg sync.WaitGroup
@@ -66,6 +66,14 @@ func (a *App) lead(ctx context.Context) {
 		defer wg.Done()
 		a.schedule(ctx)
 	}()
+	if len(a.cfg.Paging.Targets) > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := &pageSender{store: a.store, targets: pagingTargets(a.cfg), now: a.now, log: a.log}
+			s.run(ctx, pagePoll)
+		}()
+	}
 	engine := incidents.NewEngine(a.rules())
 	for _, name := range a.cfg.EnvironmentNames() {
 		if eo, err := a.ops.Env(name); err == nil {

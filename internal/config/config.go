@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -45,6 +46,7 @@ type Config struct {
 	SecretRotation map[string]time.Duration `yaml:"secret_rotation"`
 	Maintenance    Maintenance              `yaml:"maintenance"`
 	Jobs           Jobs                     `yaml:"jobs"`
+	Paging         Paging                   `yaml:"paging"`
 
 	// Secrets come from the environment (LoadSecrets), never from the file.
 	Secrets Secrets `yaml:"-"`
@@ -294,6 +296,27 @@ type Alerts struct {
 	SEV1Every time.Duration `yaml:"sev1_every"`
 	SEV2Every time.Duration `yaml:"sev2_every"`
 }
+
+// Paging configures the targets that page the on-call person beyond a
+// Slack mention, by target name.
+type Paging struct {
+	Targets map[string]PagingTarget `yaml:"targets,omitempty"`
+}
+
+// PagingTarget is one paging target. Its routing key is read from the
+// environment variable RoutingKeyEnv (LoadSecrets), never from the file.
+type PagingTarget struct {
+	// Type is the kind of target; only "pagerduty" (Events API v2).
+	Type          string `yaml:"type"`
+	RoutingKeyEnv string `yaml:"routing_key_env"`
+	// Severities are the alert severities it pages for (critical, warning).
+	Severities []string `yaml:"severities"`
+	// EventsURL overrides the Events API v2 enqueue URL; optional.
+	EventsURL string `yaml:"events_url,omitempty"`
+}
+
+// Pages reports whether t pages alerts of severity sev.
+func (t PagingTarget) Pages(sev string) bool { return slices.Contains(t.Severities, sev) }
 
 // Formats of the policy's dates and times.
 const (

@@ -17,6 +17,8 @@ var secrets = map[string]string{
 	"SLACK_BOT_TOKEN":    "xoxb-1234-5678-s3cr3tb0tt0k3n",
 	"DATABASE_URL":       "postgres://bot:hunter2pass@127.0.0.1:5432/chatops?sslmode=disable",
 	"ALERTMANAGER_TOKEN": "am-t0ken-v3ry-s3cret",
+	// the routing key of the example paging target
+	"PAGERDUTY_ROUTING_KEY": "0123456789abcdef0123456789abcdef",
 }
 
 func getenv(env map[string]string) func(string) string {

@@ -2,8 +2,10 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -20,6 +22,9 @@ type Secrets struct {
 	// AlertmanagerToken (ALERTMANAGER_TOKEN) is the bearer token the
 	// Alertmanager webhook must present; optional.
 	AlertmanagerToken string
+	// PagingKeys are the routing keys of the paging targets, by target
+	// name, read from each target's routing_key_env.
+	PagingKeys map[string]string
 }
 
 // The environment variables holding the secrets.
@@ -46,6 +51,14 @@ func (c *Config) LoadSecrets(getenv func(string) string) {
 		SlackBotToken:     get(EnvSlackBotToken),
 		DatabaseURL:       get(EnvDatabaseURL),
 		AlertmanagerToken: get(EnvAlertmanagerToken),
+	}
+	for name, t := range c.Paging.Targets {
+		if t.RoutingKeyEnv != "" {
+			if c.Secrets.PagingKeys == nil {
+				c.Secrets.PagingKeys = map[string]string{}
+			}
+			c.Secrets.PagingKeys[name] = get(t.RoutingKeyEnv)
+		}
 	}
 }
 
@@ -153,6 +166,12 @@ func (c *Config) Redacted() string {
 		secrets.Content = append(secrets.Content,
 			&yaml.Node{Kind: yaml.ScalarNode, Value: sv.name},
 			&yaml.Node{Kind: yaml.ScalarNode, Value: sv.redact(sv), Style: yaml.DoubleQuotedStyle})
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Secrets.PagingKeys)) {
+		sv := secretVar{name: c.Paging.Targets[name].RoutingKeyEnv, value: c.Secrets.PagingKeys[name]}
+		secrets.Content = append(secrets.Content,
+			&yaml.Node{Kind: yaml.ScalarNode, Value: sv.name},
+			&yaml.Node{Kind: yaml.ScalarNode, Value: redactToken(sv), Style: yaml.DoubleQuotedStyle})
 	}
 	out := struct {
 		Config  `yaml:",inline"`

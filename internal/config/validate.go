@@ -115,6 +115,7 @@ func (c *Config) Validate() []Problem {
 	c.Alerts.validate(v)
 	c.Maintenance.validate(v)
 	c.Jobs.validate(v, c.Environments)
+	c.validatePaging(v)
 	for name, period := range c.SecretRotation {
 		v.pattern(secretNameRE, "secret_rotation."+name, name, "an upper-case variable NAME, like JWT_SECRET")
 		v.positive("secret_rotation."+name, period)
@@ -471,4 +472,41 @@ func (a Alerts) validate(v *validator) {
 	for name, d := range a.For {
 		v.check(d >= 0, "alerts.for."+name, "must not be negative")
 	}
+}
+
+// pagerDutyKeyLen is the length of a PagerDuty Events API v2 routing key.
+const pagerDutyKeyLen = 32
+
+func (c *Config) validatePaging(v *validator) {
+	for name, t := range c.Paging.Targets {
+		p := "paging.targets." + name
+		v.check(t.Type == "pagerduty", p+".type", "unknown type %q (want pagerduty)", t.Type)
+		if v.required(p+".routing_key_env", t.RoutingKeyEnv) {
+			v.pattern(envVarRE, p+".routing_key_env", t.RoutingKeyEnv, "an environment variable NAME")
+			switch key := c.Secrets.PagingKeys[name]; {
+			case key == "":
+				v.add(t.RoutingKeyEnv, "not set (the routing key of paging target %s)", name)
+			case len(key) != pagerDutyKeyLen:
+				v.add(t.RoutingKeyEnv, "a PagerDuty routing key is %d characters, this one is %d", pagerDutyKeyLen, len(key))
+			}
+		}
+		v.check(len(t.Severities) > 0, p+".severities", "at least one severity is required (critical, warning)")
+		for i, sev := range t.Severities {
+			v.check(sev == "critical" || sev == "warning", fmt.Sprintf("%s.severities[%d]", p, i), "unknown severity %q (want critical or warning)", sev)
+		}
+		if t.EventsURL != "" {
+			v.httpURL(p+".events_url", t.EventsURL)
+		}
+	}
+}
+
+// Warnings returns what is usable but likely a mistake: today, critical
+// alerts that page no one beyond Slack.
+func (c *Config) Warnings() []Problem {
+	for _, t := range c.Paging.Targets {
+		if t.Pages("critical") {
+			return nil
+		}
+	}
+	return []Problem{{Path: "paging", Message: "no paging target pages critical alerts: they only mention the on-call group in Slack (add a pagerduty target with severities: [critical])"}}
 }

@@ -87,6 +87,7 @@ func TestMigrations(t *testing.T) {
 		"job_runs":            6,
 		"db_size_history":     6,
 		"leader_terms":        8,
+		"page_outbox":         9,
 	}
 	names := []string{postgres.MigrationsTable, "schema_migrations"}
 	for name := range introducedBy {
