@@ -264,22 +264,21 @@ func (b *Bot) approve(ctx context.Context, req Request, rw Responder) error {
 	if !allowed {
 		return rw.Reply(ctx, Textf(":no_entry: "+why))
 	}
-	if slicesContains(approvers(op), req.User) {
-		return rw.Reply(ctx, Textf(":information_source: You already approved this request."))
-	}
-	op, moved, err := b.ops.Transition(ctx, op.ID, []ops.Step{ops.StepRequested}, ops.StepRequested, b.note("approved by "+req.User))
-	if err != nil {
+	op, added, err := b.ops.Approve(ctx, op.ID, req.User, ops.StepRequested, b.note("approved by "+req.User))
+	switch {
+	case err != nil:
 		return fmt.Errorf("approve %s: %w", req.Action.Value, err)
-	}
-	if !moved {
+	case op.State != ops.StepRequested:
 		return rw.Reply(ctx, Textf(fmt.Sprintf(":information_source: This request is already %s.", op.State)))
+	case !added:
+		return rw.Reply(ctx, Textf(":information_source: You already approved this request: it needs someone else."))
 	}
 	needed, _ := strconv.Atoi(op.Chat[chatNeeded])
-	if got := len(approvers(op)); got < needed {
+	if got := len(op.Approvers); got < needed {
 		_, _ = b.poster.Post(ctx, op.Chat[chatChannel], op.Chat[chatTS], Textf(fmt.Sprintf(":ballot_box_with_check: Approved by <@%s> (%d of %d).", req.User, got, needed)))
 		return nil
 	}
-	op, moved, err = b.ops.Transition(ctx, op.ID, []ops.Step{ops.StepRequested}, ops.StepApproved, b.note("approvals complete"))
+	op, moved, err := b.ops.Transition(ctx, op.ID, []ops.Step{ops.StepRequested}, ops.StepApproved, b.note("approvals complete"))
 	if err != nil || !moved {
 		return err // another approver's click completed it
 	}
@@ -314,26 +313,6 @@ func (b *Bot) voidApproval(ctx context.Context, op ops.Operation, fresh ops.Repo
 	m.Blocks = append([]Block{Section{Text: fmt.Sprintf("Fresh report for <@%s>'s deploy of `%s` to *%s*: ask again with `/togather deploy %s %s` to get approval buttons.", op.Requester, op.Version, op.Env, op.Env, op.Version)}}, m.Blocks...)
 	_, err := b.poster.Post(ctx, op.Chat[chatChannel], op.Chat[chatTS], m)
 	return err
-}
-
-// approvers lists who approved an operation, from its journal.
-func approvers(op ops.Operation) []string {
-	var out []string
-	for _, e := range op.Journal {
-		if u, ok := strings.CutPrefix(e.Detail, "approved by "); ok && e.Phase == ops.PhaseNote {
-			out = append(out, u)
-		}
-	}
-	return out
-}
-
-func slicesContains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (b *Bot) askRejectReason(ctx context.Context, req Request, rw Responder) error {

@@ -49,6 +49,10 @@ type Operations interface {
 	SetChat(ctx context.Context, id string, chat map[string]string) error
 	Get(ctx context.Context, id string) (ops.Operation, error)
 	Transition(ctx context.Context, id string, from []ops.Step, to ops.Step, e ops.JournalEntry) (ops.Operation, bool, error)
+	// Approve adds a distinct approver while the operation is in from and
+	// journals e, in one compare-and-set; added is false for a second
+	// approval by the same user.
+	Approve(ctx context.Context, id, user string, from ops.Step, e ops.JournalEntry) (op ops.Operation, added bool, err error)
 	History(ctx context.Context, env string, limit int) ([]ops.Operation, error)
 	Unfinished(ctx context.Context) ([]ops.Operation, error)
 }

@@ -92,8 +92,10 @@ type Operation struct {
 	UpdatedAt time.Time `json:"updated_at"`
 	// Chat holds where the operation is discussed (channel and thread), so
 	// a restart can report there; opaque to ops.
-	Chat    map[string]string `json:"chat,omitempty"`
-	Journal []JournalEntry    `json:"journal,omitempty"`
+	Chat map[string]string `json:"chat,omitempty"`
+	// Approvers are the distinct users who approved it, in order.
+	Approvers []string       `json:"approvers,omitempty"`
+	Journal   []JournalEntry `json:"journal,omitempty"`
 }
 
 // Journal stores operations durably. Record writes the operation's current

@@ -244,7 +244,58 @@ func listOperations(ctx context.Context, q querier, query string, args ...any) (
 	if err != nil {
 		return nil, err
 	}
+	rows, err = q.Query(ctx,
+		`SELECT operation_id, approver FROM operation_approvals WHERE operation_id = ANY($1) ORDER BY at, approver`, ids)
+	if err != nil {
+		return nil, err
+	}
+	var approver string
+	_, err = pgx.ForEachRow(rows, []any{&opID, &approver}, func() error {
+		i := index[opID]
+		list[i].Approvers = append(list[i].Approvers, approver)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
 	return list, nil
+}
+
+// Approve adds user to the approvers of the operation id while it waits in
+// from, and journals e, in one transaction: concurrent clicks of one user,
+// from any replica, add one approval. added is false when user had already
+// approved or the operation is no longer in from; op is as committed.
+func (s *Store) Approve(ctx context.Context, id, user string, from ops.Step, e ops.JournalEntry) (op ops.Operation, added bool, err error) {
+	if e.At.IsZero() {
+		return ops.Operation{}, false, fmt.Errorf("approve operation %s: journal entry has no time", id)
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var state ops.Step
+		if err := tx.QueryRow(ctx, `SELECT state FROM operations WHERE id = $1 FOR UPDATE`, id).Scan(&state); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return ops.ErrNotFound
+			}
+			return err
+		}
+		if state == from {
+			tag, err := tx.Exec(ctx,
+				`INSERT INTO operation_approvals (operation_id, approver, at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, id, user, e.At)
+			if err != nil {
+				return err
+			}
+			if added = tag.RowsAffected() == 1; added {
+				if err := appendEntry(ctx, tx, id, e); err != nil {
+					return err
+				}
+			}
+		}
+		op, err = getOperation(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return ops.Operation{}, false, fmt.Errorf("approve operation %s by %s: %w", id, user, err)
+	}
+	return op, added, nil
 }
 
 // scanOperation reads a row of operationColumns. Times come back in UTC.

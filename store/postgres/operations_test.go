@@ -5,6 +5,7 @@ import (
 	"errors"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -360,5 +361,64 @@ func TestTransitionOperationConcurrent(t *testing.T) {
 	op := get(t, s, "op-1")
 	if len(op.Journal) != 1 || op.Journal[0].Detail != winners[0] {
 		t.Errorf("journal = %+v, want the single entry of %s", op.Journal, winners[0])
+	}
+}
+
+// One user approving many times at once, through two stores (replicas), is
+// one approval; another user is a second one; once the operation moved on
+// nobody is added.
+func TestApproveIsASetOfDistinctUsers(t *testing.T) {
+	s, dsn := newStore(t)
+	stores := []*postgres.Store{s, open(t, dsn)}
+	create(t, s, newOp("op-1", "production", t0))
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		added int
+	)
+	for i := range 16 {
+		wg.Go(func() {
+			e := ops.JournalEntry{At: t0.Add(time.Minute), Step: ops.StepRequested, Phase: ops.PhaseNote, Detail: "approved by UBOB"}
+			op, ok, err := stores[i%len(stores)].Approve(context.Background(), "op-1", "UBOB", ops.StepRequested, e)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if len(op.Approvers) != 1 {
+				t.Errorf("approvers after a click: %v, want [UBOB]", op.Approvers)
+			}
+			if ok {
+				mu.Lock()
+				added++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if added != 1 {
+		t.Fatalf("%d of 16 concurrent approvals by one user were added, want 1", added)
+	}
+	op := get(t, s, "op-1")
+	notes := 0
+	for _, e := range op.Journal {
+		if e.Detail == "approved by UBOB" {
+			notes++
+		}
+	}
+	if notes != 1 {
+		t.Errorf("%d journal entries for UBOB's approval, want 1", notes)
+	}
+	e := ops.JournalEntry{At: t0.Add(2 * time.Minute), Step: ops.StepRequested, Phase: ops.PhaseNote, Detail: "approved by UDAVE"}
+	if op, ok, err := s.Approve(t.Context(), "op-1", "UDAVE", ops.StepRequested, e); err != nil || !ok || strings.Join(op.Approvers, ",") != "UBOB,UDAVE" {
+		t.Fatalf("a second user: %v, %v, %v; want added, [UBOB UDAVE]", op.Approvers, ok, err)
+	}
+	if _, _, err := s.TransitionOperation(t.Context(), "op-1", []ops.Step{ops.StepRequested}, ops.StepApproved, e); err != nil {
+		t.Fatal(err)
+	}
+	if op, ok, err := s.Approve(t.Context(), "op-1", "UERIN", ops.StepRequested, e); err != nil || ok || len(op.Approvers) != 2 {
+		t.Fatalf("approving a moved operation: %v, %v, %v; want not added", op.Approvers, ok, err)
+	}
+	if _, _, err := s.Approve(t.Context(), "op-missing", "UBOB", ops.StepRequested, e); !errors.Is(err, ops.ErrNotFound) {
+		t.Errorf("approving an unknown operation: %v, want ErrNotFound", err)
 	}
 }
