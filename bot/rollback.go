@@ -20,10 +20,19 @@ func (b *Bot) handleRollback(ctx context.Context, req Request, cmd Command, rw R
 	op := ops.Operation{ID: ops.NewOpID(ops.KindRollback, now), Kind: ops.KindRollback, Env: cmd.Env, Requester: req.User, Reason: reason,
 		State: ops.StepRequested, CreatedAt: now, UpdatedAt: now,
 		Chat: map[string]string{chatChannel: b.channels.Deploys, chatExpires: now.Add(b.approval.TTL).UTC().Format(time.RFC3339)}}
+	force := cmd.Bool("force")
 	if cmd.Bool("restore-snapshot") {
+		// Restoring the database needs what `snapshot restore` needs, and a
+		// confirmation: it is never a one-keystroke --force.
+		if err := b.mayRestore(ctx, req, cmd.Env, "rollback --restore-snapshot"); err != nil {
+			return rw.Reply(ctx, Textf(":no_entry: "+err.Error()))
+		}
+		if force {
+			_ = b.record(ctx, req, permRestore, cmd.Env, false, "--force with --restore-snapshot")
+			return rw.Reply(ctx, Textf(":no_entry: --restore-snapshot overwrites the database, so it is never forced: ask again without --force and confirm the request."))
+		}
 		op.Chat[chatRestore] = "true"
 	}
-	force := cmd.Bool("force")
 	text := fmt.Sprintf(":leftwards_arrow_with_hook: <@%s> asks to roll back *%s*: _%s_", req.User, cmd.Env, reason)
 	if op.Chat[chatRestore] != "" {
 		text += "\n:warning: The last deploy's pre-deploy snapshot will be restored with the previous release, behind the maintenance page: data written since is lost."
@@ -63,6 +72,11 @@ func (b *Bot) confirm(ctx context.Context, req Request, rw Responder) error {
 	if !allowed {
 		return rw.Reply(ctx, Textf(":no_entry: "+why))
 	}
+	if op.Chat[chatRestore] != "" {
+		if err := b.mayRestore(ctx, req, op.Env, "confirm "+op.ID); err != nil {
+			return rw.Reply(ctx, Textf(":no_entry: "+err.Error()))
+		}
+	}
 	op, moved, err := b.ops.Transition(ctx, op.ID, []ops.Step{ops.StepRequested}, ops.StepApproved, b.note("confirmed by "+req.User))
 	if err != nil || !moved {
 		if err == nil {
@@ -72,6 +86,20 @@ func (b *Bot) confirm(ctx context.Context, req Request, rw Responder) error {
 	}
 	_ = b.poster.Update(ctx, op.Chat[chatChannel], op.Chat[chatTS], Textf(fmt.Sprintf(":leftwards_arrow_with_hook: Rollback of %s confirmed by <@%s>: running, progress in the thread.", op.Env, req.User)))
 	b.runDeploy(ctx, op)
+	return nil
+}
+
+// permRestore is the permission that overwrites a database from a snapshot.
+const permRestore = "snapshot.restore"
+
+// mayRestore decides and audits whether req's user may restore env's
+// database, as `snapshot restore` would; what names the path for the audit.
+func (b *Bot) mayRestore(ctx context.Context, req Request, env, what string) error {
+	allowed, why := b.authz.Decide(ctx, req.User, permRestore, env)
+	_ = b.record(ctx, req, permRestore, env, allowed, why+" ("+what+")")
+	if !allowed {
+		return fmt.Errorf("restoring the database needs %s: %s", permRestore, why)
+	}
 	return nil
 }
 

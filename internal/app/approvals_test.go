@@ -6,9 +6,11 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/togather-foundation/togather-chatops/bot"
 	"github.com/togather-foundation/togather-chatops/internal/apptest"
 	"github.com/togather-foundation/togather-chatops/internal/slackfake"
 	"github.com/togather-foundation/togather-chatops/ops"
+	"github.com/togather-foundation/togather-chatops/store/postgres"
 )
 
 // With approvals: 2, one person clicking Approve many times at once is one
@@ -54,4 +56,42 @@ func TestTwoApprovalsAreTwoPeople(t *testing.T) {
 	c.click(t, "UDAVE", req, "op.approve")
 	c.waitEdit(t, req, "done")
 	c.WantServing(ops.Green, apptest.V2)
+}
+
+// rollback --restore-snapshot overwrites the database: it needs what
+// snapshot restore needs, from whoever asks and whoever confirms, and is
+// never forced. Each refusal is audited and nothing is restored.
+func TestRollbackRestoreSnapshotNeedsRestorePermission(t *testing.T) {
+	c := startChat(t, false)
+	ctx := context.Background()
+	c.slash(t, "UBOB", "rollback staging --restore-snapshot --reason oops")
+	c.waitMessage(t, slackfake.ForUser("UBOB"), slackfake.TextContains("needs snapshot.restore"))
+	c.slash(t, "UALICE", "rollback staging --restore-snapshot --force --reason oops")
+	c.waitMessage(t, slackfake.ForUser("UALICE"), slackfake.TextContains("never forced"))
+
+	c.slash(t, "UALICE", "rollback staging --restore-snapshot --reason oops")
+	req := c.waitMessage(t, slackfake.InChannel(deploys), slackfake.HasButton("op.confirm"))
+	c.click(t, "UBOB", req, "op.confirm")
+	c.waitMessage(t, slackfake.ForUser("UBOB"), slackfake.TextContains("needs snapshot.restore"))
+	hist, err := c.Store.History(ctx, "staging", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 1 || hist[0].Kind != ops.KindRollback || hist[0].State != ops.StepRequested {
+		t.Fatalf("operations after the refusals: %+v; want the one rollback request, still requested", hist)
+	}
+	entries, err := c.Store.AuditLog(ctx, postgres.AuditQuery{Actor: "UBOB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	denied := 0
+	for _, e := range entries {
+		if e.Action == "snapshot.restore" && e.Decision == bot.Denied {
+			denied++
+		}
+	}
+	if denied != 2 {
+		t.Errorf("%d denied snapshot.restore audit rows for UBOB, want 2 (the command and the confirmation): %+v", denied, entries)
+	}
+	c.WantServing(ops.Blue, apptest.V1)
 }
