@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/togather-foundation/togather-chatops/bot"
 	"github.com/togather-foundation/togather-chatops/internal/apptest"
@@ -80,18 +81,26 @@ func TestRollbackRestoreSnapshotNeedsRestorePermission(t *testing.T) {
 	if len(hist) != 1 || hist[0].Kind != ops.KindRollback || hist[0].State != ops.StepRequested {
 		t.Fatalf("operations after the refusals: %+v; want the one rollback request, still requested", hist)
 	}
-	entries, err := c.Store.AuditLog(ctx, postgres.AuditQuery{Actor: "UBOB"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The click's refusal is audited before its reply; the reply matched
+	// above may be the command's, so wait for the second row.
 	denied := 0
-	for _, e := range entries {
-		if e.Action == "snapshot.restore" && e.Decision == bot.Denied {
-			denied++
+	var entries []bot.AuditEntry
+	for deadline := time.Now().Add(20 * time.Second); denied != 2 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if entries, err = c.Store.AuditLog(ctx, postgres.AuditQuery{Actor: "UBOB"}); err != nil {
+			t.Fatal(err)
+		}
+		denied = 0
+		for _, e := range entries {
+			if e.Action == "snapshot.restore" && e.Decision == bot.Denied {
+				denied++
+			}
 		}
 	}
 	if denied != 2 {
 		t.Errorf("%d denied snapshot.restore audit rows for UBOB, want 2 (the command and the confirmation): %+v", denied, entries)
+	}
+	if op, err := c.Store.Get(ctx, hist[0].ID); err != nil || op.State != ops.StepRequested {
+		t.Errorf("after the refused confirmation the rollback is %s (%v), want requested", op.State, err)
 	}
 	c.WantServing(ops.Blue, apptest.V1)
 }

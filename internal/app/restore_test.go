@@ -181,9 +181,10 @@ CREATE TRIGGER events_touch BEFORE UPDATE ON events FOR EACH ROW EXECUTE FUNCTIO
 func TestChatRollbackRestoreSnapshot(t *testing.T) {
 	c := startChat(t, false)
 	want, _ := deployForeignKey(t, c.DeployEnv)
-	c.slash(t, "UBOB", `rollback staging --reason "tickets broke" --restore-snapshot`)
+	// Restoring needs snapshot.restore (UALICE's), not only rollback (UBOB's).
+	c.slash(t, "UALICE", `rollback staging --reason "tickets broke" --restore-snapshot`)
 	req := c.waitMessage(t, slackfake.InChannel(deploys), slackfake.HasButton("op.confirm"), slackfake.TextContains("maintenance page"))
-	c.click(t, "UBOB", req, "op.confirm")
+	c.click(t, "UALICE", req, "op.confirm")
 	c.waitEdit(t, req, "done")
 	c.waitMessage(t, slackfake.InThread(req.TS), slackfake.TextContains("migration version now 1"))
 	c.WantServing(ops.Blue, apptest.V1)
