@@ -2,7 +2,11 @@
 # Makes a local PostgreSQL server ready for the tests and the demo: installs
 # the Debian package if needed, starts the newest installed cluster "main",
 # waits for it, and sets the postgres role's password to "postgres" so that
-# postgres://postgres:postgres@127.0.0.1:<port>/postgres works. Idempotent.
+# postgres://postgres:postgres@127.0.0.1:<port>/postgres works. When the
+# Docker bridge docker0 exists, the server also listens on its gateway
+# address and admits password logins from the bridge's subnet, so that test
+# containers reach it as the app's containers reach their database.
+# Idempotent.
 set -euo pipefail
 
 die() {
@@ -42,6 +46,30 @@ if [ "$status" != "online" ]; then
 	echo "postgres.sh: starting cluster $version main"
 	as_root pg_ctlcluster "$version" main start ||
 		die "pg_ctlcluster $version main start failed; see /var/log/postgresql/postgresql-$version-main.log"
+fi
+
+# The Docker bridge: containers reach the server at the bridge's gateway.
+bridge=$(ip -4 -o addr show docker0 2>/dev/null | awk '{ print $4; exit }') || true
+if [ -n "$bridge" ]; then
+	gateway=${bridge%/*}
+	confdir=/etc/postgresql/$version/main
+	hba="host all all $bridge scram-sha-256 # togather-chatops tests: docker0"
+	changed=
+	if ! grep -qF "$hba" "$confdir/pg_hba.conf"; then
+		echo "$hba" | as_root tee -a "$confdir/pg_hba.conf" >/dev/null
+		changed=1
+	fi
+	conf="$confdir/conf.d/togather-chatops.conf"
+	want="listen_addresses = 'localhost,$gateway'"
+	if [ "$(cat "$conf" 2>/dev/null)" != "$want" ]; then
+		as_root mkdir -p "$confdir/conf.d"
+		echo "$want" | as_root tee "$conf" >/dev/null
+		changed=1
+	fi
+	if [ -n "$changed" ]; then
+		echo "postgres.sh: restarting cluster $version main to listen on the Docker bridge ($gateway)"
+		as_root pg_ctlcluster "$version" main restart || die "pg_ctlcluster $version main restart failed"
+	fi
 fi
 
 ready=

@@ -38,23 +38,48 @@ func RenderPreflight(r ops.Report) Message {
 		lines = append(lines, b.String())
 	}
 	if len(r.Pending) > 0 {
-		var b strings.Builder
-		fmt.Fprintf(&b, "*Pending migrations (%d)*", len(r.Pending))
-		for _, m := range r.Pending {
-			fmt.Fprintf(&b, "\n• %06d_%s", m.Version, m.Name)
-			for _, f := range r.Findings {
-				if f.Migration == fmt.Sprintf("%06d_%s", m.Version, m.Name) || strings.HasSuffix(f.Migration, m.Name) {
-					fmt.Fprintf(&b, "\n      %s %s", verdictIcon[f.Severity], f.Message)
-				}
-			}
-		}
-		blocks = append(blocks, Section{Text: b.String()})
-		lines = append(lines, b.String())
+		text := pendingList(r, maxPendingShown)
+		blocks = append(blocks, Section{Text: text})
+		lines = append(lines, text)
 	}
 	foot := fmt.Sprintf("image `%s` %s · window: %s · report %s · %s", r.Image, shortID(r.ImageID), r.Window, shortID(r.Hash), r.GeneratedAt.UTC().Format(time.RFC3339))
 	blocks = append(blocks, Context{Text: foot})
 	lines = append(lines, foot)
 	return Message{Text: strings.Join(lines, "\n"), Blocks: blocks}
+}
+
+// maxPendingShown bounds the pending migrations listed in a report: a first
+// install has dozens. RenderPendingMigrations lists them all.
+const maxPendingShown = 10
+
+// RenderPendingMigrations lists every pending migration of a report with
+// its lint findings, for the thread of a report that shows only the first.
+func RenderPendingMigrations(r ops.Report) Message {
+	text := pendingList(r, len(r.Pending))
+	return Message{Text: text, Blocks: []Block{Section{Text: text}}}
+}
+
+// Truncated reports whether RenderPreflight leaves pending migrations out.
+func Truncated(r ops.Report) bool { return len(r.Pending) > maxPendingShown }
+
+// pendingList lists the first limit pending migrations with their findings.
+func pendingList(r ops.Report, limit int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "*Pending migrations (%d)*", len(r.Pending))
+	for i, m := range r.Pending {
+		if i == limit {
+			fmt.Fprintf(&b, "\n… and %d more, listed in the thread", len(r.Pending)-limit)
+			break
+		}
+		name := fmt.Sprintf("%06d_%s", m.Version, m.Name)
+		fmt.Fprintf(&b, "\n• %s", name)
+		for _, f := range r.Findings {
+			if f.Migration == name || strings.HasSuffix(f.Migration, m.Name) {
+				fmt.Fprintf(&b, "\n      %s %s", verdictIcon[f.Severity], f.Message)
+			}
+		}
+	}
+	return b.String()
 }
 
 // RenderOperation renders an operation's outcome and journal.

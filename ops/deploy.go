@@ -279,12 +279,12 @@ func (dp *Deployer) deploy(ctx context.Context, r *run, req DeployRequest) (err 
 	if err = r.step(ctx, StepSnapshotted, func() (string, error) { return dp.resolve(ctx, r, req) }); err != nil {
 		return err
 	}
-	if err = r.step(ctx, StepMigrated, func() (string, error) { return dp.migrate(ctx, r) }); err != nil {
+	if err = r.step(ctx, StepMigrated, func() (string, error) { return dp.migrateAndPrepare(ctx, r) }); err != nil {
 		return err
 	}
 	if err = r.step(ctx, StepStarted, func() (string, error) {
 		started = true
-		return dp.startSlot(ctx, r.op.ToSlot, r.op.Image, r.op.ID)
+		return dp.startSlot(ctx, r)
 	}); err != nil {
 		return err
 	}
@@ -306,8 +306,15 @@ func (dp *Deployer) deploy(ctx context.Context, r *run, req DeployRequest) (err 
 	}
 	r.op.BakeUntil = d.Now().Add(d.Env.Policy.Bake)
 	dp.writeState(ctx, r, "active")
-	r.finish(ctx, StepDone, fmt.Sprintf("%s serves %s; %s stays warm until %s for a quick rollback",
-		r.op.ToSlot, r.op.Version, r.op.FromSlot, r.op.BakeUntil.UTC().Format(time.RFC3339)))
+	msg := fmt.Sprintf("%s serves %s; %s stays warm until %s for a quick rollback",
+		r.op.ToSlot, r.op.Version, r.op.FromSlot, r.op.BakeUntil.UTC().Format(time.RFC3339))
+	if r.op.FromSlot == "" {
+		msg = fmt.Sprintf("%s serves %s: the first deploy of %s, so there is no previous slot to roll back to", r.op.ToSlot, r.op.Version, d.Env.Name)
+	}
+	if _, rerr := dp.runRelease(ctx, r, "after-switch", d.Env.Release.AfterSwitch); rerr != nil {
+		msg += fmt.Sprintf("; but %v: the deploy stays, run the command again by hand", rerr)
+	}
+	r.finish(ctx, StepDone, msg)
 	return nil
 }
 
@@ -326,7 +333,17 @@ func (dp *Deployer) resolve(ctx context.Context, r *run, req DeployRequest) (str
 	if err != nil {
 		return "", fmt.Errorf("which slot is live: %w", err)
 	}
-	r.op.FromSlot, r.op.ToSlot = live, live.Other()
+	first, err := FirstDeploy(ctx, d.Engine, d.Env)
+	switch {
+	case err != nil:
+		return "", err
+	case first:
+		// Nothing runs: the slot the proxy already names is the target,
+		// and there is no previous one.
+		r.op.ToSlot = live
+	default:
+		r.op.FromSlot, r.op.ToSlot = live, live.Other()
+	}
 	if info, err := d.Engine.Inspect(ctx, d.Env.Slots[live].Container); err == nil && info.Exists {
 		r.op.PrevImage = info.Image
 	}
@@ -335,7 +352,26 @@ func (dp *Deployer) resolve(ctx context.Context, r *run, req DeployRequest) (str
 		return "", fmt.Errorf("snapshot before deploy (the deploy stops without one): %w", err)
 	}
 	r.op.Snapshot = snap.Name
+	if first {
+		return fmt.Sprintf("snapshot %s (%d bytes); first deploy: no container in either slot, so %s (the slot the proxy names) gets image %s",
+			snap.Name, snap.Size, r.op.ToSlot, short(id)), nil
+	}
 	return fmt.Sprintf("snapshot %s (%d bytes); %s → %s, image %s", snap.Name, snap.Size, r.op.FromSlot, r.op.ToSlot, short(id)), nil
+}
+
+// FirstDeploy reports whether env has never been deployed: neither slot
+// has a container.
+func FirstDeploy(ctx context.Context, engine ContainerInspector, env Environment) (bool, error) {
+	for _, slot := range Slots {
+		c, err := engine.Inspect(ctx, env.Slots[slot].Container)
+		if err != nil {
+			return false, fmt.Errorf("is %s deployed: %w", env.Name, err)
+		}
+		if c.Exists {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 func (dp *Deployer) imageID(ctx context.Context, ref string) (string, error) {
@@ -347,6 +383,21 @@ func (dp *Deployer) imageID(ctx context.Context, ref string) (string, error) {
 		return "", fmt.Errorf("image %s is not on the host and could not be pulled: %w", ref, perr)
 	}
 	return dp.d.Engine.ImageID(ctx, ref)
+}
+
+// migrateAndPrepare applies the migrations, then runs the release's
+// before-start commands.
+func (dp *Deployer) migrateAndPrepare(ctx context.Context, r *run) (string, error) {
+	migrated, err := dp.migrate(ctx, r)
+	if err != nil || len(dp.d.Env.Release.BeforeStart) == 0 {
+		return migrated, err
+	}
+	r.migrated = true // a release command may change the database too
+	ran, err := dp.runRelease(ctx, r, "before-start", dp.d.Env.Release.BeforeStart)
+	if err != nil {
+		return "", fmt.Errorf("%s; %w", migrated, err)
+	}
+	return migrated + "; " + ran, nil
 }
 
 // migrate applies the version's migrations from the configured source.
@@ -398,39 +449,33 @@ func MigrationsDir(ctx context.Context, src MigrationSource, engine Engine, imag
 
 // startSlot replaces whatever container holds the idle slot with a new one
 // from image.
-func (dp *Deployer) startSlot(ctx context.Context, slot Slot, image, opID string) (string, error) {
+func (dp *Deployer) startSlot(ctx context.Context, r *run) (string, error) {
 	d := dp.d
-	spec := d.Env.Slots[slot]
+	spec := d.Env.Slots[r.op.ToSlot]
 	if err := d.Engine.Remove(ctx, spec.Container); err != nil {
-		return "", fmt.Errorf("remove the old %s container: %w", slot, err)
+		return "", fmt.Errorf("remove the old %s container: %w", r.op.ToSlot, err)
 	}
-	_, err := d.Engine.Run(ctx, ContainerSpec{
-		Name: spec.Container, Image: image, HostPort: spec.HostPort, EnvFile: d.Env.EnvFile,
-		Env: []string{"SLOT=" + string(slot), "DEPLOYMENT_SLOT=" + string(slot)},
-		Labels: map[string]string{
-			"com.togather.deployment.slot":     string(slot),
-			"com.togather.deployment.strategy": "blue-green",
-			"com.togather.chatops.operation":   opID,
-		},
-		RestartPolicy: d.Env.RestartPolicy, Network: d.Env.Network,
-	})
-	if err != nil {
+	if _, err := d.Engine.Run(ctx, dp.containerSpec(r, ContainerSpec{
+		Name: spec.Container, HostPort: spec.HostPort, RestartPolicy: d.Env.RestartPolicy,
+	}, nil)); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%s started from %s on 127.0.0.1:%d", spec.Container, image, spec.HostPort), nil
+	return fmt.Sprintf("%s started from %s on 127.0.0.1:%d", spec.Container, r.op.Image, spec.HostPort), nil
 }
 
 // healthGate waits for HealthConsecutive passing probes in a row within
-// HealthTimeout. Degraded passes only when the policy accepts it.
+// HealthTimeout. Degraded passes only when the policy accepts it. A failed
+// probe reads the container's state: one that exited for good or keeps
+// crashing fails the gate at once, and says so rather than blaming a port.
 func (dp *Deployer) healthGate(ctx context.Context, slot Slot) (string, error) {
 	p := dp.d.Env.Policy
-	url := dp.d.Env.Slots[slot].HealthURL
+	spec := dp.d.Env.Slots[slot]
 	ctx, cancel := context.WithTimeout(ctx, p.HealthTimeout)
 	defer cancel()
 	streak := 0
 	var last Health
 	for {
-		last = dp.d.Prober.Probe(ctx, url)
+		last = dp.d.Prober.Probe(ctx, spec.HealthURL)
 		if last.Status == Healthy || (last.Status == Degraded && p.AcceptDegraded) {
 			streak++
 			if streak >= p.HealthConsecutive {
@@ -438,10 +483,17 @@ func (dp *Deployer) healthGate(ctx context.Context, slot Slot) (string, error) {
 			}
 		} else {
 			streak = 0
+			if c, err := dp.d.Engine.Inspect(ctx, spec.Container); err == nil && givenUp(c) {
+				return "", fmt.Errorf("%s will not become healthy: %s (last probe: %s)", slot, describeContainer(c), last.Status)
+			}
 		}
 		select {
 		case <-ctx.Done():
-			return "", fmt.Errorf("%s did not pass %d health checks in a row within %s; last: %s", slot, p.HealthConsecutive, p.HealthTimeout, describeHealth(last))
+			why := describeHealth(last)
+			if c, err := dp.d.Engine.Inspect(context.WithoutCancel(ctx), spec.Container); err == nil && describeContainer(c) != "" {
+				why = fmt.Sprintf("%s (last probe: %s)", describeContainer(c), last.Status)
+			}
+			return "", fmt.Errorf("%s did not pass %d health checks in a row within %s; last: %s", slot, p.HealthConsecutive, p.HealthTimeout, why)
 		case <-time.After(p.HealthInterval):
 		}
 	}
@@ -510,11 +562,12 @@ func (dp *Deployer) undo(ctx context.Context, r *run, started bool, previous []b
 		state = StepRolledBack
 		if err := d.Proxy.Restore(ctx, previous); err != nil {
 			problems = append(problems, "restoring the previous proxy configuration failed: "+err.Error())
-		} else {
+		} else if r.op.FromSlot != "" {
 			r.note(ctx, fmt.Sprintf("traffic restored to %s", r.op.FromSlot))
 		}
 	}
 	if started {
+		dp.noteLogs(ctx, r, d.Env.Slots[r.op.ToSlot].Container)
 		if len(problems) > 0 {
 			problems = append(problems, fmt.Sprintf("the new %s container was left running because traffic may still reach it", r.op.ToSlot))
 		} else if err := d.Engine.Remove(ctx, d.Env.Slots[r.op.ToSlot].Container); err != nil {
@@ -528,13 +581,34 @@ func (dp *Deployer) undo(ctx context.Context, r *run, started bool, previous []b
 		return
 	}
 	msg := "nothing was switched"
-	if r.op.FromSlot != "" {
+	switch {
+	case r.op.FromSlot != "":
 		msg = fmt.Sprintf("%s keeps serving", r.op.FromSlot)
+	case r.op.ToSlot != "":
+		msg = "this was the first deploy, so nothing serves yet"
 	}
 	if r.migrated {
 		msg += fmt.Sprintf("; migrations were applied and stay: if the old version cannot run on them, restore %s", r.op.Snapshot)
 	}
 	r.finish(ctx, state, fmt.Sprintf("%s; %s", cause, msg))
+}
+
+// failedLogLines is how much of a failed container's output is kept in the
+// journal before the container is removed.
+const failedLogLines = 40
+
+// noteLogs keeps the last lines of a failed container's output in the
+// journal: the evidence must outlive the container.
+func (dp *Deployer) noteLogs(ctx context.Context, r *run, name string) {
+	logs, err := dp.d.Engine.Logs(ctx, name, failedLogLines)
+	switch {
+	case err != nil:
+		r.note(ctx, fmt.Sprintf("the logs of %s could not be read before removing it: %v", name, err))
+	case strings.TrimSpace(logs) == "":
+		r.note(ctx, name+" wrote no log lines")
+	default:
+		r.note(ctx, fmt.Sprintf("last log lines of %s:%s", name, fence(logs)))
+	}
 }
 
 // writeState mirrors the result into deployment-state.json. A failure is

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -81,4 +82,31 @@ func unquoteEnv(v string) string {
 		return v[1 : len(v)-1]
 	}
 	return v
+}
+
+// reference is a ${NAME} in a value of Environment.ContainerEnv.
+var reference = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// ExpandEnv replaces each ${NAME} in the values of the KEY=VALUE entries
+// with lookup(NAME), as Compose interpolates a service's environment from
+// the env file. A name lookup does not know is an error naming both, never
+// a value.
+func ExpandEnv(entries []string, lookup func(name string) (string, bool)) ([]string, error) {
+	out := make([]string, len(entries))
+	for i, kv := range entries {
+		k, v, _ := strings.Cut(kv, "=")
+		var missing []string
+		v = reference.ReplaceAllStringFunc(v, func(ref string) string {
+			val, ok := lookup(ref[2 : len(ref)-1])
+			if !ok {
+				missing = append(missing, ref)
+			}
+			return val
+		})
+		if len(missing) > 0 {
+			return nil, fmt.Errorf("%s refers to %s, which the env file does not hold", k, strings.Join(missing, ", "))
+		}
+		out[i] = k + "=" + v
+	}
+	return out, nil
 }

@@ -160,6 +160,11 @@ type Engine interface {
 	ImageID(ctx context.Context, ref string) (string, error)
 	Pull(ctx context.Context, ref string) error
 	CopyFromImage(ctx context.Context, image, srcPath, destDir string) error
+	// Logs is the last tail lines of a container's output.
+	Logs(ctx context.Context, name string, tail int) (string, error)
+	// RunOnce runs spec to completion in a container of its own, removed
+	// afterwards; it kills the container when timeout is up.
+	RunOnce(ctx context.Context, spec ContainerSpec, timeout time.Duration) (OneOff, error)
 }
 
 // Proxy is what ops needs of the reverse proxy.

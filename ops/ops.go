@@ -66,8 +66,13 @@ type Environment struct {
 	RestartPolicy string
 	ProxyURL      string // where the proxy serves the app, for verification
 	Migrations    MigrationSource
-	Production    bool // production rules apply (security checks, staging parity)
-	Policy        Policy
+	// ContainerEnv is set in every container of the app after EnvFile, with
+	// ${NAME} filled in from EnvFile: e.g. the DATABASE_URL that reaches the
+	// database from the container network, where EnvFile's is the host's.
+	ContainerEnv []string
+	Release      Release
+	Production   bool // production rules apply (security checks, staging parity)
+	Policy       Policy
 }
 
 // ImageRef is the image reference of version.
@@ -110,6 +115,13 @@ type ContainerInfo struct {
 	Labels       map[string]string
 	RestartCount int
 	StartedAt    time.Time
+	// Why it stopped, when it is not running: the last exit code, whether
+	// the kernel killed it for memory, and the engine's error (e.g. an
+	// entrypoint that does not exist).
+	ExitCode      int
+	OOMKilled     bool
+	Error         string
+	RestartPolicy string // no, always, unless-stopped, on-failure
 }
 
 // ContainerSpec is everything needed to create one slot container.
@@ -123,6 +135,19 @@ type ContainerSpec struct {
 	Labels        map[string]string
 	RestartPolicy string // "no", "always", "unless-stopped", "on-failure"
 	Network       string // empty for the engine's default
+	// Cmd replaces the image's command (the arguments of its entrypoint);
+	// Entrypoint, when set, replaces the entrypoint too.
+	Cmd        []string
+	Entrypoint []string
+}
+
+// OneOff is the outcome of a command run to completion in a container of
+// its own (RunOnce).
+type OneOff struct {
+	ExitCode int
+	Output   string // the last lines of stdout and stderr, interleaved
+	TimedOut bool   // killed when its time was up
+	Took     time.Duration
 }
 
 // ContainerStats is one sample of a running container's resource use.

@@ -188,8 +188,13 @@ type PreflightDeps struct {
 	// MigrationsDir resolves Env.Migrations for an image (see the package
 	// function MigrationsDir, the default); cleanup removes a copy.
 	MigrationsDir func(ctx context.Context, image string) (dir string, cleanup func(), err error)
-	Timeout       time.Duration // per group of checks and per image look-up; default 15 s
-	PullTimeout   time.Duration // for pulling the image; default 5 min
+	// Networks and Dialer check the container network and the database
+	// from it (network.exists, database.from_containers); nil Networks
+	// skips both checks, nil Dialer only the connection.
+	Networks    NetworkInspector
+	Dialer      Dialer
+	Timeout     time.Duration // per group of checks and per image look-up; default 15 s
+	PullTimeout time.Duration // for pulling the image; default 5 min
 }
 
 // Preflighter runs the pre-flight checks of one environment.
@@ -252,7 +257,7 @@ const (
 var checkOrder = []string{
 	chkEnvExists, chkEnvMode, chkEnvRequired, chkEnvPlaceholders, chkDBSSL, chkFlags, chkJWT,
 	chkDatabase, chkImage, chkMigrationsSafety, chkStagingParity, chkSnapshotsFresh, chkSnapshotClient, chkDiskFree,
-	chkSnapshotRoom, chkLock, chkWindow, chkLiveResources, chkLiveHealth, chkZeroDrop,
+	chkSnapshotRoom, chkLock, chkWindow, chkLiveResources, chkLiveHealth, chkZeroDrop, chkNetwork, chkContainerDB,
 }
 
 // Thresholds of the best-practices guide.
@@ -315,7 +320,11 @@ func (p *Preflighter) Run(ctx context.Context, req PreflightRequest) (Report, er
 			rep.ImageID = part.imageID
 		}
 	}
-	for _, g := range p.independentGroups(now) {
+	groups := p.independentGroups(now)
+	if d.Networks != nil {
+		groups = append(groups, p.networkGroup(env))
+	}
+	for _, g := range groups {
 		wg.Go(func() { merge(g.run(ctx)) })
 	}
 	wg.Go(func() {
@@ -745,10 +754,17 @@ func (p *Preflighter) migrationGroup(req PreflightRequest, imageID string) check
 			return failAll(names, fmt.Sprintf("the pending migrations cannot be listed: %v", err), "check the app database and the migration files")
 		}
 		part := partial{pending: pending}
-		for _, m := range pending {
-			part.findings = append(part.findings, LintMigration(m)...)
+		if v, dirty, err := d.Migrator.Version(ctx); err == nil && v == 0 && !dirty && len(pending) > 0 {
+			// A first install: the statements have no data to destroy
+			// and no traffic to block.
+			part.checks = append(part.checks, pass(chkMigrationsSafety,
+				"%d pending on a database with no migration applied (a first install): nothing to lose, so they are not linted", len(pending)))
+		} else {
+			for _, m := range pending {
+				part.findings = append(part.findings, LintMigration(m)...)
+			}
+			part.checks = append(part.checks, safetyCheck(pending, part.findings, req.AllowDestructive))
 		}
-		part.checks = append(part.checks, safetyCheck(pending, part.findings, req.AllowDestructive))
 		if parity {
 			part.checks = append(part.checks, p.parityCheck(ctx, req.Version, pending))
 		}
@@ -941,6 +957,9 @@ func (p *Preflighter) checkResources(ctx context.Context) Check {
 	if err != nil {
 		return warn(chkLiveResources, fmt.Sprintf("resource use not checked: %v", err), "see "+chkLiveHealth)
 	}
+	if first, err := FirstDeploy(ctx, p.d.Engine, p.d.Env); err == nil && first {
+		return pass(chkLiveResources, "first deploy: nothing runs yet")
+	}
 	st, err := p.d.Engine.Stats(ctx, spec.Container)
 	if err != nil {
 		return warn(chkLiveResources, fmt.Sprintf("the resource use of %s cannot be read: %v", spec.Container, err), "check the live container")
@@ -963,6 +982,13 @@ func (p *Preflighter) checkLiveHealth(ctx context.Context) Check {
 	slot, spec, err := p.liveSpec(ctx)
 	if err != nil {
 		return fail(chkLiveHealth, err.Error(), "check the proxy configuration with `status "+p.d.Env.Name+"`")
+	}
+	first, err := FirstDeploy(ctx, p.d.Engine, p.d.Env)
+	if err != nil {
+		return fail(chkLiveHealth, err.Error(), "check the container engine")
+	}
+	if first {
+		return pass(chkLiveHealth, "first deploy: no container in either slot; the deploy starts %s, the slot the proxy names", slot)
 	}
 	h := p.d.Prober.Probe(ctx, spec.HealthURL)
 	switch h.Status {

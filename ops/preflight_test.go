@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,12 +21,16 @@ import (
 
 type pfEngine struct {
 	ops.Engine
+	inspect func(ctx context.Context, name string) (ops.ContainerInfo, error)
 	imageID func(ctx context.Context, ref string) (string, error)
 	pull    func(ctx context.Context, ref string) error
 	stats   func(ctx context.Context, name string) (ops.ContainerStats, error)
 	copy    func(ctx context.Context, image, src, dest string) error
 }
 
+func (e *pfEngine) Inspect(ctx context.Context, name string) (ops.ContainerInfo, error) {
+	return e.inspect(ctx, name)
+}
 func (e *pfEngine) ImageID(ctx context.Context, ref string) (string, error) {
 	return e.imageID(ctx, ref)
 }
@@ -35,6 +40,27 @@ func (e *pfEngine) Stats(ctx context.Context, name string) (ops.ContainerStats, 
 }
 func (e *pfEngine) CopyFromImage(ctx context.Context, image, src, dest string) error {
 	return e.copy(ctx, image, src, dest)
+}
+
+type pfNetworks map[string]ops.NetworkInfo
+
+func (n pfNetworks) Network(_ context.Context, name string) (ops.NetworkInfo, error) {
+	if nw, ok := n[name]; ok {
+		return nw, nil
+	}
+	return ops.NetworkInfo{Name: name}, nil
+}
+
+// pfDialer answers only at addr.
+type pfDialer struct{ addr string }
+
+func (d pfDialer) DialContext(_ context.Context, _, addr string) (net.Conn, error) {
+	if addr != d.addr {
+		return nil, errors.New("connection refused")
+	}
+	c, peer := net.Pipe()
+	peer.Close()
+	return c, nil
 }
 
 type pfProxy func(ctx context.Context) (ops.Slot, int, error)
@@ -129,7 +155,31 @@ type pfFixture struct {
 	snapshots *pfSnapshots
 	migrator  *pfMigrator
 	staging   *pfMigrator
+	dialer    *pfDialer
 	pending   []ops.Migration
+}
+
+// emptyHost makes neither slot have a container: a first deploy.
+func emptyHost(f *pfFixture) {
+	f.engine.inspect = func(_ context.Context, name string) (ops.ContainerInfo, error) {
+		return ops.ContainerInfo{Name: name}, nil
+	}
+}
+
+// withNetwork puts the containers on the network name, holding containers
+// (name → address), and has the fake dialer answer at the database's
+// address there.
+func withNetwork(name string, containers map[string]string) func(f *pfFixture) {
+	return func(f *pfFixture) {
+		f.deps.Env.Network = name
+		nws := pfNetworks{}
+		if containers != nil {
+			nws[name] = ops.NetworkInfo{Name: name, Exists: true, Containers: containers}
+		}
+		f.deps.Networks = nws
+		f.dialer = &pfDialer{addr: containers["db"] + ":5432"}
+		f.deps.Dialer = f.dialer
+	}
 }
 
 func newFixture(t *testing.T) *pfFixture {
@@ -139,6 +189,9 @@ func newFixture(t *testing.T) *pfFixture {
 	f := &pfFixture{envFile: goodEnvFile, mode: 0o600}
 	f.pending = []ops.Migration{{Version: 13, Name: "add_venue", UpSQL: "ALTER TABLE events ADD COLUMN IF NOT EXISTS venue text;", HasDown: true}}
 	f.engine = &pfEngine{
+		inspect: func(_ context.Context, name string) (ops.ContainerInfo, error) {
+			return ops.ContainerInfo{Name: name, Exists: name == "togather-server-blue", Running: name == "togather-server-blue"}, nil
+		},
 		imageID: func(context.Context, string) (string, error) { return imageID, nil },
 		stats: func(context.Context, string) (ops.ContainerStats, error) {
 			return ops.ContainerStats{CPUPercent: 12.5, MemPercent: 40}, nil
@@ -514,6 +567,53 @@ func TestPreflightChecks(t *testing.T) {
 		{"green is live", func(f *pfFixture) {
 			f.deps.Proxy = pfProxy(func(context.Context) (ops.Slot, int, error) { return ops.Green, 8082, nil })
 		}, "live.health", ops.CheckFail, "the live slot green is unreachable: connection refused", ""},
+		{"first deploy", emptyHost, "live.health", ops.CheckPass, "first deploy: no container in either slot; the deploy starts blue", ""},
+		{"first deploy uses nothing", emptyHost, "live.resources", ops.CheckPass, "first deploy: nothing runs yet", ""},
+		{"containers are inspected", func(f *pfFixture) {
+			f.engine.inspect = func(context.Context, string) (ops.ContainerInfo, error) {
+				return ops.ContainerInfo{}, errors.New("engine gone")
+			}
+		}, "live.health", ops.CheckFail, "engine gone", "container engine"},
+
+		// a first install: old destructive migrations have nothing to destroy
+		{"fresh database", func(f *pfFixture) {
+			f.migrator.version = func(context.Context) (uint, bool, error) { return 0, false, nil }
+			f.pending = []ops.Migration{{Version: 1, Name: "core", UpSQL: "CREATE TABLE events (id int, legacy text);"},
+				{Version: 2, Name: "drop_legacy", UpSQL: "ALTER TABLE events DROP COLUMN legacy;"}}
+		}, "migrations.safety", ops.CheckPass, "2 pending on a database with no migration applied (a first install)", ""},
+		{"destructive on a database in use", func(f *pfFixture) {
+			f.pending = []ops.Migration{{Version: 13, Name: "drop_legacy", UpSQL: "ALTER TABLE events DROP COLUMN legacy;"}}
+		}, "migrations.safety", ops.CheckFail, "destructive", "--allow-destructive"},
+
+		// network.exists, database.from_containers
+		{"no network check without an inspector", nil, "network.exists", "", "", ""},
+		{"network missing", withNetwork("togather-network", nil), "network.exists", ops.CheckFail,
+			"the Docker network togather-network does not exist", "docker network create togather-network"},
+		{"network present", withNetwork("togather-network", map[string]string{"db": "172.30.0.5"}), "network.exists", ops.CheckPass,
+			"togather-network exists (1 containers attached)", ""},
+		{"database on the network", withNetwork("togather-network", map[string]string{"db": "172.30.0.5"}), "database.from_containers", ops.CheckPass,
+			"reaches 172.30.0.5:5432 (at 172.30.0.5, its address on the togather-network network)", ""},
+		{"database no container on the network", withNetwork("togather-network", map[string]string{"cache": "172.30.0.6"}), "database.from_containers", ops.CheckFail,
+			"names db, which is no container on the togather-network network", "attach the database container"},
+		{"database only on the host's loopback", func(f *pfFixture) {
+			withNetwork("togather-network", nil)(f)
+			f.setVar("DATABASE_URL", "postgres://u:"+dbPass+"@127.0.0.1:5433/t?sslmode=require")
+		}, "database.from_containers", ops.CheckFail, "points at 127.0.0.1: inside a container that is the container itself", "container_env.DATABASE_URL"},
+		{"container env gives the network's URL", func(f *pfFixture) {
+			withNetwork("togather-network", map[string]string{"togather-db": "172.30.0.7"})(f)
+			f.dialer.addr = "172.30.0.7:5432"
+			f.setVar("DATABASE_URL", "postgres://u:"+dbPass+"@localhost:5433/t?sslmode=require")
+			f.setVar("POSTGRES_PASSWORD", "hunter2hunter2")
+			f.deps.Env.ContainerEnv = []string{"DATABASE_URL=postgresql://togather:${POSTGRES_PASSWORD}@togather-db:5432/togather"}
+		}, "database.from_containers", ops.CheckPass, "reaches 172.30.0.7:5432", ""},
+		{"container env names a variable the env file lacks", func(f *pfFixture) {
+			withNetwork("togather-network", nil)(f)
+			f.deps.Env.ContainerEnv = []string{"DATABASE_URL=postgresql://togather:${POSTGRES_PASSWORD}@togather-db:5432/togather"}
+		}, "database.from_containers", ops.CheckFail, "DATABASE_URL refers to ${POSTGRES_PASSWORD}, which the env file does not hold", ""},
+		{"database does not answer", func(f *pfFixture) {
+			withNetwork("togather-network", map[string]string{"db": "172.30.0.5"})(f)
+			f.dialer.addr = "elsewhere:1"
+		}, "database.from_containers", ops.CheckFail, "does not answer at 172.30.0.5", "container_env.DATABASE_URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -718,8 +818,11 @@ func TestPreflightRunsDependenciesConcurrently(t *testing.T) {
 		}
 		return list(ctx)
 	}
+	var versionArrived sync.Once // the migration checks read the version too
 	f.migrator.version = func(ctx context.Context) (uint, bool, error) {
-		if err := arrive(ctx); err != nil {
+		var err error
+		versionArrived.Do(func() { err = arrive(ctx) })
+		if err != nil {
 			return 0, false, err
 		}
 		return version(ctx)

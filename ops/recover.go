@@ -106,6 +106,11 @@ func (dp *Deployer) recoverOne(ctx context.Context, r *run) bool {
 func (dp *Deployer) switchBack(ctx context.Context, r *run, at string, h Health) {
 	d := dp.d
 	op := r.op
+	if op.FromSlot == "" {
+		r.finish(ctx, StepFailed, fmt.Sprintf("%s; %s is %s and this was the first deploy: nothing served before, so nothing was switched%s",
+			at, op.ToSlot, describeHealth(h), dp.removeIfOurs(ctx, op)))
+		return
+	}
 	from := d.Env.Slots[op.FromSlot]
 	fh := d.Prober.Probe(ctx, from.HealthURL)
 	if !fh.Status.Serving() {
@@ -264,6 +269,8 @@ func (dp *Deployer) stopPrevious(ctx context.Context, op *Operation) bool {
 	switch {
 	case err != nil:
 		return false
+	case op.FromSlot == "":
+		detail = bakeEnded + "; the first deploy has no previous slot to stop"
 	case live != op.ToSlot:
 		detail = fmt.Sprintf("%s; traffic is on %s now, so %s was left running", bakeEnded, live, op.FromSlot)
 	default:
@@ -285,6 +292,10 @@ func (dp *Deployer) autoRollback(ctx context.Context, op *Operation, h Health) e
 		return nil
 	}
 	reason := fmt.Sprintf("%s failed %d health checks in a row after the deploy of %s: %s", op.ToSlot, d.Env.Policy.HealthConsecutive, op.Version, describeHealth(h))
+	if op.FromSlot == "" {
+		dp.noteOp(ctx, op, reason+"; this was the first deploy, so there is no previous slot to roll back to: fix forward")
+		return nil
+	}
 	d.Notify(*op, JournalEntry{At: d.Now(), Step: op.State, Phase: PhaseNote, Detail: reason + "; rolling back automatically"})
 	_, err = dp.Rollback(ctx, RollbackRequest{Requester: "togather-chatops", Reason: "automatic: " + reason, Chat: op.Chat})
 	return err

@@ -173,7 +173,7 @@ func (dp *Deployer) prepareTarget(ctx context.Context, r *run) (Operation, strin
 	r.op.ImageID = targetID
 	switch {
 	case !info.Exists:
-		if _, err := dp.startSlot(ctx, r.op.ToSlot, image, r.op.ID); err != nil {
+		if _, err := dp.startSlot(ctx, r); err != nil {
 			return last, "", err
 		}
 		return last, fmt.Sprintf("%s recreated from %s", target.Container, image), nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
@@ -48,7 +47,7 @@ func (c chatEnvironments) Diagnostics(ctx context.Context, env string) (string, 
 		sj, _ := json.MarshalIndent(st, "", "  ")
 		fmt.Fprintf(&b, "\n## deployment-state.json %s\n%s\n", errOrEmpty(err), sj)
 	}
-	return redact(b.String()), nil
+	return ops.RedactSecrets(b.String()), nil
 }
 
 func errOrEmpty(err error) string {
@@ -56,19 +55,4 @@ func errOrEmpty(err error) string {
 		return "(" + err.Error() + ")"
 	}
 	return ""
-}
-
-// secretPatterns find secret values in text: passwords in URLs and
-// KEY=value or "key": "value" pairs whose key names a secret.
-var secretPatterns = []*regexp.Regexp{
-	regexp.MustCompile(`(://[^:/@\s]*:)[^@\s]+(@)`),
-	regexp.MustCompile(`(?i)((?:password|passwd|secret|token|api[_-]?key|jwt[_-]?secret|authorization)["']?\s*[:=]\s*["']?(?:bearer\s+)?)[^\s"',;&]+()`),
-}
-
-// redact replaces secret values with ***.
-func redact(s string) string {
-	for _, re := range secretPatterns {
-		s = re.ReplaceAllString(s, "${1}***${2}")
-	}
-	return s
 }

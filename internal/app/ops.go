@@ -3,9 +3,11 @@ package app
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -141,6 +143,7 @@ func NewOps(cfg *config.Config, o OpsOptions) (*Ops, error) {
 				Env: oe, Window: window(cfg), Engine: eng, Proxy: proxy, Mode: proxy, Prober: prober, Locker: o.Store.Locks(),
 				Snapshotter: snaps, DumpClient: snaps, SnapshotDir: env.Snapshots.Dir, Migrator: migrator, AppDB: lazyMigrator{db: db},
 				Files: files, DiskFree: diskFree, MigrationsDir: migrationsDir(h, eng, oe.Migrations),
+				Networks: eng, Dialer: h,
 			}
 			// Production checks that staging already runs the migrations.
 			if st, ok := cfg.Environment("staging"); ok && oe.Production && migrator != nil {
@@ -263,7 +266,20 @@ func OpsEnvironment(env config.Environment) ops.Environment {
 	for _, s := range env.Slots.All() {
 		oe.Slots[ops.Slot(s.Name)] = ops.SlotSpec{Container: s.Container, HostPort: s.HostPort, HealthURL: s.HealthURL}
 	}
+	for _, k := range slices.Sorted(maps.Keys(env.ContainerEnv)) {
+		oe.ContainerEnv = append(oe.ContainerEnv, k+"="+env.ContainerEnv[k])
+	}
+	oe.Release.BeforeStart = releaseCommands(env.Release.BeforeStart)
+	oe.Release.AfterSwitch = releaseCommands(env.Release.AfterSwitch)
 	return oe
+}
+
+func releaseCommands(cs []config.ReleaseCommand) []ops.ReleaseCommand {
+	var out []ops.ReleaseCommand
+	for _, c := range cs {
+		out = append(out, ops.ReleaseCommand{Name: c.Name, Command: c.Command, Entrypoint: c.Entrypoint, Timeout: c.Timeout})
+	}
+	return out
 }
 
 func window(cfg *config.Config) ops.Window {

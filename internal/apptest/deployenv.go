@@ -31,6 +31,7 @@ const (
 	V2     = "v2.0.0"       // healthy
 	VBad   = "v3.0.0-never" // never turns healthy
 	VFlaky = "v4.0.0-flaky" // healthy, then unhealthy a few seconds after start
+	VCrash = "v5.0.0-crash" // logs a few lines and exits 1 at start
 )
 
 // DeployEnv is a real environment: blue serving V1 behind a real Caddy, an
@@ -53,7 +54,12 @@ type DeployEnv struct {
 	AppDSN     string // the application database that snapshots and migrations work on
 	ConfigPath string
 	Names      map[ops.Slot]string
+	empty      bool // no slot runs: a host never deployed to
 }
+
+// Empty leaves both slots without a container and the state file absent:
+// the host of a first deploy.
+func Empty() Option { return func(_ *string, e *DeployEnv) { e.empty = true } }
 
 // Option edits the configuration YAML before it is loaded.
 type Option func(yaml *string, e *DeployEnv)
@@ -65,7 +71,7 @@ func NewDeployEnv(t *testing.T, opts ...Option) *DeployEnv {
 		t.Skip("deploy tests need PostgreSQL, Docker and Caddy")
 	}
 	e := &DeployEnv{T: t, Cli: testenv.Docker(t)}
-	for v, mode := range map[string]string{V1: "healthy", V2: "healthy", VBad: "never-healthy", VFlaky: "unhealthy-after=4s"} {
+	for v, mode := range map[string]string{V1: "healthy", V2: "healthy", VBad: "never-healthy", VFlaky: "unhealthy-after=4s", VCrash: "crash-at-start"} {
 		testenv.TestappImage(t, e.Cli, v, mode)
 	}
 	dir := t.TempDir()
@@ -110,9 +116,11 @@ environments:
       green: {container: %s, host_port: %d}
     migrations: {dir: %q}
     snapshots: {dir: %q}
+    container_env: {DATABASE_URL: %q}
     policy: {health_consecutive: 2, health_timeout: 8s, health_interval: 200ms, bake: 1h, watch: 1h, lease: 5s}
 roles: []
-`, e.EnvFile, e.StateFile, proxyURL, caddy.AdminURL, caddy.CaddyfilePath, e.Names[ops.Blue], ports[ops.Blue], e.Names[ops.Green], ports[ops.Green], e.Migrations, e.Snapshots)
+`, e.EnvFile, e.StateFile, proxyURL, caddy.AdminURL, caddy.CaddyfilePath, e.Names[ops.Blue], ports[ops.Blue], e.Names[ops.Green], ports[ops.Green], e.Migrations, e.Snapshots,
+		testenv.ContainerDSN(t, e.Cli, appDSN))
 	for _, o := range opts {
 		o(&yaml, e)
 	}
@@ -140,6 +148,9 @@ roles: []
 	t.Cleanup(e.Ops.Close)
 	if e.Env, err = e.Ops.Env("staging"); err != nil {
 		t.Fatal(err)
+	}
+	if e.empty {
+		return e
 	}
 	// Blue serves V1 as if deployed earlier.
 	if _, err := e.Env.Engine.Run(ctx, ops.ContainerSpec{Name: e.Names[ops.Blue], Image: "togather-server:" + V1, HostPort: ports[ops.Blue], Env: []string{"SLOT=blue"}, RestartPolicy: "no"}); err != nil {
@@ -213,6 +224,38 @@ func (e *DeployEnv) Deploy(version string) (ops.Operation, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	return e.Env.Deployer.Deploy(ctx, ops.DeployRequest{Version: version, Requester: "UALICE", Reason: "test"})
+}
+
+// ContainerEnv replaces the staging environment's container_env (by
+// default the app database's URL on the Docker bridge) with the YAML flow
+// mapping fill returns, e.g. `{A: "b"}`; "" removes it.
+func ContainerEnv(fill func(e *DeployEnv) string) Option {
+	return func(yaml *string, e *DeployEnv) {
+		i := strings.Index(*yaml, "    container_env: ")
+		j := i + strings.Index((*yaml)[i:], "\n") + 1
+		line := ""
+		if m := fill(e); m != "" {
+			line = "    container_env: " + m + "\n"
+		}
+		*yaml = (*yaml)[:i] + line + (*yaml)[j:]
+	}
+}
+
+// EnvYAML adds lines (indented for the staging environment, e.g.
+// "    container_env: {A: b}\n") to the staging environment's configuration,
+// for keys it does not set already. fill may use e's fields (e.g. AppDSN).
+func EnvYAML(fill func(e *DeployEnv) string) Option {
+	return func(yaml *string, e *DeployEnv) {
+		*yaml = strings.Replace(*yaml, "    policy: {", fill(e)+"    policy: {", 1)
+	}
+}
+
+// RestartPolicy sets the restart policy of the slot containers (the
+// default is "no").
+func RestartPolicy(policy string) Option {
+	return func(yaml *string, _ *DeployEnv) {
+		*yaml = strings.Replace(*yaml, `restart_policy: "no"`, fmt.Sprintf("restart_policy: %q", policy), 1)
+	}
 }
 
 // Remote puts the environment on an ssh:// host: a real sshd on loopback

@@ -135,6 +135,35 @@ type Environment struct {
 	Migrations    Migrations   `yaml:"migrations"`
 	Snapshots     Snapshots    `yaml:"snapshots"`
 	Policy        DeployPolicy `yaml:"policy"`
+	// ContainerEnv is set in the app's containers after EnvFile, with
+	// ${NAME} filled in from EnvFile: Togather's compose gives the slots a
+	// DATABASE_URL on the container network, where EnvFile's is the
+	// host's.
+	ContainerEnv map[string]string `yaml:"container_env,omitempty"`
+	// Release lists the commands of the new image a deploy runs besides
+	// the migrations.
+	Release Release `yaml:"release,omitempty"`
+}
+
+// Release lists a deploy's release commands, each run in a one-off
+// container of the new image with the env file, container_env and network.
+type Release struct {
+	// BeforeStart runs after the migrations, before the new slot starts;
+	// a failure fails the deploy (nothing is switched).
+	BeforeStart []ReleaseCommand `yaml:"before_start,omitempty"`
+	// AfterSwitch runs once traffic is verified on the new slot; a
+	// failure is reported and the deploy stays.
+	AfterSwitch []ReleaseCommand `yaml:"after_switch,omitempty"`
+}
+
+// ReleaseCommand is one release command.
+type ReleaseCommand struct {
+	Name string `yaml:"name"`
+	// Command is the arguments of the image's entrypoint, e.g.
+	// ["migrate-river"]; Entrypoint replaces the entrypoint when set.
+	Command    []string      `yaml:"command"`
+	Entrypoint []string      `yaml:"entrypoint,omitempty"`
+	Timeout    time.Duration `yaml:"timeout,omitempty"` // default 5m
 }
 
 // Caddy locates the proxy of one environment.

@@ -260,6 +260,11 @@ func (e Environment) validate(v *validator, p string, taken resources) {
 	v.absPath(p+".snapshots.dir", e.Snapshots.Dir)
 	v.check(e.Snapshots.RetentionDays >= 1, p+".snapshots.retention_days", "must be at least 1")
 
+	for k := range e.ContainerEnv {
+		v.pattern(envVarRE, p+".container_env."+k, k, "a variable name")
+	}
+	e.Release.validate(v, p+".release")
+
 	pol, pp := e.Policy, p+".policy"
 	if pol.RequireApproval {
 		v.check(pol.Approvals >= 1, pp+".approvals", "must be at least 1 when require_approval is true")
@@ -270,6 +275,21 @@ func (e Environment) validate(v *validator, p string, taken resources) {
 	v.positive(pp+".lease", pol.Lease)
 	v.positive(pp+".bake", pol.Bake)
 	v.positive(pp+".watch", pol.Watch)
+}
+
+func (r Release) validate(v *validator, p string) {
+	names := map[string]bool{}
+	for phase, cmds := range map[string][]ReleaseCommand{"before_start": r.BeforeStart, "after_switch": r.AfterSwitch} {
+		for i, c := range cmds {
+			cp := fmt.Sprintf("%s.%s[%d]", p, phase, i)
+			if v.required(cp+".name", c.Name) {
+				v.check(!names[c.Name], cp+".name", "%q is used by another release command", c.Name)
+				names[c.Name] = true
+			}
+			v.check(len(c.Command) > 0 || len(c.Entrypoint) > 0, cp+".command", "required: the arguments of the image's entrypoint")
+			v.check(c.Timeout >= 0, cp+".timeout", "must not be negative")
+		}
+	}
 }
 
 // resources records which path first claimed a container name or host port

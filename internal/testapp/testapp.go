@@ -30,6 +30,7 @@ const (
 	ModeNeverHealthy   = "never-healthy"   // the database check fails: 503 unhealthy
 	ModeUnhealthyAfter = "unhealthy-after" // healthy, then unhealthy once Mode.After has passed
 	ModeCrashAfter     = "crash-after"     // healthy; the command exits 1 once Mode.After has passed
+	ModeCrashAtStart   = "crash-at-start"  // the command logs why and exits 1 before it listens
 )
 
 // Mode is a parsed TESTAPP_MODE value such as "degraded" or "crash-after=5s".
@@ -44,7 +45,7 @@ func ParseMode(s string) (Mode, error) {
 	switch name {
 	case "":
 		return Mode{Name: ModeHealthy}, nil
-	case ModeHealthy, ModeDegraded, ModeNeverHealthy:
+	case ModeHealthy, ModeDegraded, ModeNeverHealthy, ModeCrashAtStart:
 		if hasArg {
 			return Mode{}, fmt.Errorf("mode %q takes no duration", name)
 		}
@@ -56,8 +57,8 @@ func ParseMode(s string) (Mode, error) {
 		}
 		return Mode{Name: name, After: d}, nil
 	}
-	return Mode{}, fmt.Errorf("unknown mode %q (want %s, %s, %s, %s=<duration> or %s=<duration>)",
-		name, ModeHealthy, ModeDegraded, ModeNeverHealthy, ModeUnhealthyAfter, ModeCrashAfter)
+	return Mode{}, fmt.Errorf("unknown mode %q (want %s, %s, %s, %s, %s=<duration> or %s=<duration>)",
+		name, ModeHealthy, ModeDegraded, ModeNeverHealthy, ModeCrashAtStart, ModeUnhealthyAfter, ModeCrashAfter)
 }
 
 // String formats m as TESTAPP_MODE accepts it.

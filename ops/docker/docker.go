@@ -22,6 +22,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/docker/go-connections/nat"
@@ -134,8 +135,14 @@ func (e *Engine) Inspect(ctx context.Context, name string) (ops.ContainerInfo, e
 		if c.State != nil {
 			info.State = string(c.State.Status)
 			info.Running = c.State.Running
+			info.ExitCode = c.State.ExitCode
+			info.OOMKilled = c.State.OOMKilled
+			info.Error = c.State.Error
 			// The engine reports 0001-01-01T00:00:00Z for never started.
 			info.StartedAt, _ = time.Parse(time.RFC3339Nano, c.State.StartedAt)
+		}
+		if c.HostConfig != nil {
+			info.RestartPolicy = string(c.HostConfig.RestartPolicy.Name)
 		}
 	}
 	if c.Config != nil {
@@ -146,36 +153,102 @@ func (e *Engine) Inspect(ctx context.Context, name string) (ops.ContainerInfo, e
 }
 
 // Run creates and starts a container from spec and returns its id. The
-// environment is spec.EnvFile's entries overridden by spec.Env; the
-// container port (default 8080/tcp) is published on 127.0.0.1:HostPort when
-// HostPort is set. A name already in use is ErrContainerExists: the caller
-// decides whether to remove the old container. A container that fails to
-// start is removed.
+// environment is spec.EnvFile's entries overridden by spec.Env (see env);
+// the container port (default 8080/tcp) is published on
+// 127.0.0.1:HostPort when HostPort is set. A name already in use is
+// ErrContainerExists: the caller decides whether to remove the old
+// container. A container that fails to start is removed.
 func (e *Engine) Run(ctx context.Context, spec ops.ContainerSpec) (string, error) {
-	env := spec.Env
-	if spec.EnvFile != "" {
-		fileEnv, err := readEnvFile(e.files, spec.EnvFile)
-		if err != nil {
-			return "", err
+	id, err := e.create(ctx, spec)
+	if err != nil {
+		return "", err
+	}
+	if err := e.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+		err = fmt.Errorf("start container %s: %w", spec.Name, e.why(err))
+		if rmErr := e.remove(context.WithoutCancel(ctx), id); rmErr != nil {
+			err = errors.Join(err, rmErr)
 		}
-		env = mergeEnv(fileEnv, spec.Env)
+		return "", err
+	}
+	return id, nil
+}
+
+// oneOffOutput bounds the output RunOnce keeps: the last lines are the
+// ones that say why.
+const oneOffOutput = 200
+
+// RunOnce runs spec to completion in a container of its own (any leftover
+// of the same name, from an interrupted run, is removed first): it waits up
+// to timeout, kills the container when the time is up, keeps the last lines
+// of its output and removes it. A command that fails is a OneOff with its
+// exit code, not an error; an error means it could not be run.
+func (e *Engine) RunOnce(ctx context.Context, spec ops.ContainerSpec, timeout time.Duration) (ops.OneOff, error) {
+	if err := e.remove(ctx, spec.Name); err != nil {
+		return ops.OneOff{}, err
+	}
+	id, err := e.create(ctx, spec)
+	if err != nil {
+		return ops.OneOff{}, err
+	}
+	defer func() { _ = e.remove(context.WithoutCancel(ctx), id) }()
+	started := time.Now()
+	if err := e.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+		return ops.OneOff{}, fmt.Errorf("start container %s: %w", spec.Name, e.why(err))
+	}
+	var out ops.OneOff
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	done, failed := e.cli.ContainerWait(wctx, id, container.WaitConditionNotRunning)
+	select {
+	case res := <-done:
+		out.ExitCode = int(res.StatusCode)
+		if res.Error != nil && res.Error.Message != "" {
+			return out, fmt.Errorf("wait for container %s: %s", spec.Name, res.Error.Message)
+		}
+	case err := <-failed:
+		if ctx.Err() != nil || wctx.Err() == nil {
+			return out, fmt.Errorf("wait for container %s: %w", spec.Name, e.why(err))
+		}
+		out.TimedOut, out.ExitCode = true, -1
+		kctx, kcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer kcancel()
+		if err := e.cli.ContainerKill(kctx, id, "KILL"); err != nil && !cerrdefs.IsNotFound(err) {
+			return out, fmt.Errorf("kill container %s after %s: %w", spec.Name, timeout, e.why(err))
+		}
+	}
+	out.Took = time.Since(started)
+	lctx, lcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer lcancel()
+	if out.Output, err = e.Logs(lctx, id, oneOffOutput); err != nil {
+		return out, err
+	}
+	return out, nil
+}
+
+// create creates the container of spec, not started.
+func (e *Engine) create(ctx context.Context, spec ops.ContainerSpec) (string, error) {
+	env, err := e.env(spec)
+	if err != nil {
+		return "", err
 	}
 	restart, err := restartPolicy(spec.RestartPolicy)
 	if err != nil {
 		return "", err
 	}
-	port := nat.Port(strconv.Itoa(cmp.Or(spec.ContainerPort, 8080)) + "/tcp")
 	cfg := &container.Config{
-		Image:        spec.Image,
-		Env:          env,
-		Labels:       spec.Labels,
-		ExposedPorts: nat.PortSet{port: {}},
+		Image:      spec.Image,
+		Env:        env,
+		Labels:     spec.Labels,
+		Cmd:        spec.Cmd,
+		Entrypoint: spec.Entrypoint,
 	}
 	host := &container.HostConfig{
 		RestartPolicy: container.RestartPolicy{Name: restart},
 		NetworkMode:   container.NetworkMode(spec.Network),
 	}
 	if spec.HostPort > 0 {
+		port := nat.Port(strconv.Itoa(cmp.Or(spec.ContainerPort, 8080)) + "/tcp")
+		cfg.ExposedPorts = nat.PortSet{port: {}}
 		host.PortBindings = nat.PortMap{port: {{HostIP: "127.0.0.1", HostPort: strconv.Itoa(spec.HostPort)}}}
 	}
 	created, err := e.cli.ContainerCreate(ctx, cfg, host, nil, nil, spec.Name)
@@ -191,14 +264,29 @@ func (e *Engine) Run(ctx context.Context, spec ops.ContainerSpec) (string, error
 	case err != nil:
 		return "", fmt.Errorf("create container %s: %w", spec.Name, e.why(err))
 	}
-	if err := e.cli.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
-		err = fmt.Errorf("start container %s: %w", spec.Name, e.why(err))
-		if rmErr := e.remove(context.WithoutCancel(ctx), created.ID); rmErr != nil {
-			err = errors.Join(err, rmErr)
-		}
-		return "", err
-	}
 	return created.ID, nil
+}
+
+// env is the environment of spec's container: the env file's entries, then
+// spec.Env, whose ${NAME} references are filled in from the env file.
+func (e *Engine) env(spec ops.ContainerSpec) ([]string, error) {
+	if spec.EnvFile == "" {
+		return spec.Env, nil
+	}
+	fileEnv, err := readEnvFile(e.files, spec.EnvFile)
+	if err != nil {
+		return nil, err
+	}
+	values := map[string]string{}
+	for _, kv := range fileEnv {
+		k, v, _ := strings.Cut(kv, "=")
+		values[k] = v
+	}
+	overrides, err := ops.ExpandEnv(spec.Env, func(k string) (string, bool) { v, ok := values[k]; return v, ok })
+	if err != nil {
+		return nil, fmt.Errorf("environment of %s: %w", spec.Name, err)
+	}
+	return mergeEnv(fileEnv, overrides), nil
 }
 
 func restartPolicy(name string) (container.RestartPolicyMode, error) {
@@ -385,4 +473,23 @@ func readStream(r io.Reader) error {
 			return errors.New(strings.TrimSpace(m))
 		}
 	}
+}
+
+// Network reports the network called name and the IPv4 address of each
+// container attached to it; a missing network is Exists false.
+func (e *Engine) Network(ctx context.Context, name string) (ops.NetworkInfo, error) {
+	nw, err := e.cli.NetworkInspect(ctx, name, network.InspectOptions{})
+	if cerrdefs.IsNotFound(err) {
+		return ops.NetworkInfo{Name: name}, nil
+	}
+	if err != nil {
+		return ops.NetworkInfo{}, fmt.Errorf("inspect network %s: %w", name, e.why(err))
+	}
+	info := ops.NetworkInfo{Name: nw.Name, Exists: true, Containers: map[string]string{}}
+	for _, c := range nw.Containers {
+		if ip, _, err := net.ParseCIDR(c.IPv4Address); err == nil {
+			info.Containers[c.Name] = ip.String()
+		}
+	}
+	return info, nil
 }

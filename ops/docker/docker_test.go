@@ -43,7 +43,8 @@ func setup(t *testing.T) (*client.Client, *docker.Engine, context.Context) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { eng.Close() })
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	// The budget covers building the testapp image on a busy machine.
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	t.Cleanup(cancel)
 	if err := eng.Ping(ctx); err != nil {
 		t.Fatal(err)
@@ -277,6 +278,9 @@ func TestRestartCount(t *testing.T) {
 			t.Fatal(err)
 		}
 		if info.RestartCount >= 2 {
+			if info.ExitCode != 1 && info.Running || info.RestartPolicy != "on-failure" {
+				t.Errorf("exit code %d, restart policy %q: %+v", info.ExitCode, info.RestartPolicy, info)
+			}
 			break
 		}
 		if time.Now().After(deadline) {
@@ -345,5 +349,52 @@ func TestImages(t *testing.T) {
 	}
 	if after := copyContainers(); after != before {
 		t.Errorf("CopyFromImage left %d containers behind", after-before)
+	}
+}
+
+// TestRunOnce runs one-off commands of the testapp image: one that fails
+// (its exit code and output come back, the container is gone), one that
+// would run for ever (killed at its timeout), and one whose environment
+// has ${NAME} filled in from the env file.
+func TestRunOnce(t *testing.T) {
+	t.Parallel()
+	cli, eng, ctx := setup(t)
+	image := testenv.TestappImage(t, cli, healthyVersion, "healthy")
+	envFile := filepath.Join(t.TempDir(), "app.env")
+	if err := os.WriteFile(envFile, []byte("POSTGRES_PASSWORD=pw-from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	spec := func(cmd ...string) ops.ContainerSpec {
+		return ops.ContainerSpec{Name: uniqueName("once"), Image: image, Labels: testenv.ContainerLabels(t, cli), Cmd: cmd}
+	}
+
+	res, err := eng.RunOnce(ctx, spec("no-such-command"), time.Minute)
+	if err != nil || res.ExitCode != 1 || res.TimedOut || !strings.Contains(res.Output, `unknown command "no-such-command"`) {
+		t.Errorf("failing command: %+v, %v", res, err)
+	}
+
+	s := spec()
+	res, err = eng.RunOnce(ctx, s, 2*time.Second)
+	if err != nil || !res.TimedOut || !strings.Contains(res.Output, "listening on") {
+		t.Errorf("command past its timeout: %+v, %v", res, err)
+	}
+	if info, err := eng.Inspect(ctx, s.Name); err != nil || info.Exists {
+		t.Errorf("the one-off container was left: %+v (%v)", info, err)
+	}
+
+	// The command gets the env file with spec.Env over it, ${NAME} filled
+	// in; a reference the env file lacks is refused before anything runs.
+	s = spec("sync")
+	s.EnvFile = envFile
+	s.Env = []string{"DATABASE_URL=postgres://u:${POSTGRES_PASSWORD}@127.0.0.1:1/db"}
+	res, err = eng.RunOnce(ctx, s, time.Minute)
+	if err != nil || res.ExitCode != 1 || !strings.Contains(res.Output, "connect to the database") {
+		t.Errorf("sync without a database: %+v, %v", res, err)
+	}
+	s = spec("sync")
+	s.EnvFile = envFile
+	s.Env = []string{"DATABASE_URL=postgres://u:${NO_SUCH_VAR}@db/db"}
+	if _, err := eng.RunOnce(ctx, s, time.Minute); err == nil || !strings.Contains(err.Error(), "DATABASE_URL refers to ${NO_SUCH_VAR}, which the env file does not hold") {
+		t.Errorf("a reference the env file lacks: %v", err)
 	}
 }

@@ -2,6 +2,14 @@
 // :$PORT (default 8080), configured from the environment (SLOT, VERSION,
 // GIT_COMMIT, BUILD_DATE, TESTAPP_MODE).
 //
+// Like the real server it can refuse to start: with TESTAPP_REQUIRE_TABLES
+// (a comma-separated list, e.g. river_queue,river_job) it first connects to
+// DATABASE_URL and exits 1 unless the tables exist; mode crash-at-start
+// logs a few lines and exits 1. Its release commands, run as one-off
+// containers: `testapp migrate-river` creates the River tables and
+// `testapp sync` stands in for `server scrape sync --json` (it fails when
+// TESTAPP_SYNC_FAIL is set).
+//
 // SIGTERM or SIGINT starts a graceful shutdown: /health answers 503
 // shutting_down, the listener stays open for SHUTDOWN_DELAY (default 0) so
 // probes can see it, in-flight requests finish, and the process exits 0. In
@@ -18,23 +26,50 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/togather-foundation/togather-chatops/internal/testapp"
 )
 
-func main() {
-	if err := run(); err != nil {
+func main() { exit(run(os.Args[1:])) }
+
+// exit ends the process as the real server does: 1 with the error logged.
+func exit(err error) {
+	if err != nil {
 		log.Printf("testapp: %v", err)
 		os.Exit(1)
 	}
+	os.Exit(0)
 }
 
-func run() error {
+func run(args []string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	switch cmd := strings.Join(args, " "); cmd {
+	case "":
+	case "migrate-river":
+		return testapp.MigrateRiver(ctx, os.Getenv("DATABASE_URL"), os.Stdout)
+	case "sync":
+		return testapp.Sync(ctx, os.Getenv("DATABASE_URL"), os.Getenv("TESTAPP_SYNC_FAIL") != "", os.Stdout)
+	default:
+		return fmt.Errorf("unknown command %q (want no command to serve, migrate-river or sync)", cmd)
+	}
 	opts, err := testapp.OptionsFromEnv()
 	if err != nil {
 		return err
+	}
+	if opts.Mode.Name == testapp.ModeCrashAtStart {
+		log.Printf("testapp: starting version %s", opts.Version)
+		log.Printf("testapp: loading configuration")
+		return errors.New("fatal: crashing at start as asked by mode " + opts.Mode.String())
+	}
+	if tables := os.Getenv("TESTAPP_REQUIRE_TABLES"); tables != "" {
+		log.Printf("testapp: checking the database for %s", tables)
+		if err := testapp.RequireTables(ctx, os.Getenv("DATABASE_URL"), strings.Split(tables, ",")); err != nil {
+			return fmt.Errorf("fatal: job queue: %w", err)
+		}
 	}
 	var drain time.Duration
 	if s := os.Getenv("SHUTDOWN_DELAY"); s != "" {

@@ -13,14 +13,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/togather-foundation/togather-chatops/internal/testenv"
 )
 
 // TestMain lets the tests run this command as a child process: the test
 // binary itself acts as testapp when TESTAPP_RUN_MAIN is set.
 func TestMain(m *testing.M) {
 	if os.Getenv("TESTAPP_RUN_MAIN") == "1" {
-		main()
-		os.Exit(0)
+		exit(run(strings.Fields(os.Getenv("TESTAPP_ARGS"))))
 	}
 	os.Exit(m.Run())
 }
@@ -139,6 +140,7 @@ func TestExitsWithError(t *testing.T) {
 		name, mode, wantLog string
 	}{
 		{"crash-after", "crash-after=300ms", "crashing as asked by mode crash-after=300ms"},
+		{"crash-at-start", "crash-at-start", "fatal: crashing at start as asked by mode crash-at-start"},
 		{"bad mode", "sick", "TESTAPP_MODE"},
 	}
 	for _, tt := range tests {
@@ -151,5 +153,43 @@ func TestExitsWithError(t *testing.T) {
 				t.Errorf("logs %q lack %q", logs, tt.wantLog)
 			}
 		})
+	}
+}
+
+// TestRequiresTheRiverTables runs the command as the real server's release
+// runs: without the second migration set it exits 1 naming the missing
+// relation; migrate-river creates it; then it serves and sync succeeds
+// (or fails when asked to).
+func TestRequiresTheRiverTables(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL")
+	}
+	dsn := testenv.Postgres(t)
+	db := "DATABASE_URL=" + dsn
+	cmd, _, logs := start(t, db, "TESTAPP_REQUIRE_TABLES=river_queue,river_job")
+	if code := exitCode(t, cmd, 20*time.Second); code != 1 || !strings.Contains(logs.String(), `relation "river_queue" does not exist`) {
+		t.Fatalf("without the River tables: exit %d, logs:\n%s", code, logs)
+	}
+	for _, step := range []struct {
+		args, fail string
+		code       int
+		wantLog    string
+	}{
+		{"sync", "", 1, `relation "river_queue" does not exist`},
+		{"migrate-river", "", 0, "river: applied migrations"},
+		{"migrate-river", "", 0, "river: applied migrations"}, // again: nothing changes
+		{"sync", "", 0, `"sources_found":3`},
+		{"sync", "1", 1, `"errors":1`},
+		{"no-such-command", "", 1, `unknown command "no-such-command"`},
+	} {
+		cmd, _, logs := start(t, db, "TESTAPP_ARGS="+step.args, "TESTAPP_SYNC_FAIL="+step.fail)
+		if code := exitCode(t, cmd, 20*time.Second); code != step.code || !strings.Contains(logs.String(), step.wantLog) {
+			t.Fatalf("%s (fail=%q): exit %d, want %d with %q; logs:\n%s", step.args, step.fail, code, step.code, step.wantLog, logs)
+		}
+	}
+	_, base, logs := start(t, db, "TESTAPP_REQUIRE_TABLES=river_queue,river_job")
+	waitFor(t, base+"/healthz", 200, 20*time.Second)
+	if !strings.Contains(logs.String(), "checking the database for river_queue,river_job") {
+		t.Errorf("logs lack the start-up check:\n%s", logs)
 	}
 }

@@ -1,0 +1,165 @@
+package ops
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Release is what a deploy runs besides the golang-migrate migrations:
+// commands of the new image, each in a one-off container with the
+// environment's env file, container environment and network.
+type Release struct {
+	// BeforeStart runs after the migrations, before the new slot starts
+	// (e.g. the migrations of another tool the server needs to start). A
+	// failure fails the deploy: nothing was switched.
+	BeforeStart []ReleaseCommand
+	// AfterSwitch runs once traffic is verified on the new slot (e.g. a
+	// sync). A failure is reported and leaves the deploy in place.
+	AfterSwitch []ReleaseCommand
+}
+
+// ReleaseCommand is one command of a release.
+type ReleaseCommand struct {
+	Name       string   // shown in the thread, e.g. "river migrations"
+	Command    []string // the arguments of the image's entrypoint, e.g. ["migrate-river"]
+	Entrypoint []string // replaces the image's entrypoint when set
+	Timeout    time.Duration
+}
+
+// DefaultReleaseTimeout bounds a release command with no timeout of its
+// own.
+const DefaultReleaseTimeout = 5 * time.Minute
+
+// Output shown in a thread is bounded: the last lines say why.
+const (
+	outputLines = 30
+	outputBytes = 2500
+)
+
+// runRelease runs cmds in order, noting each one's output in the journal,
+// and stops at the first that fails. It returns a summary of what ran.
+func (dp *Deployer) runRelease(ctx context.Context, r *run, phase string, cmds []ReleaseCommand) (string, error) {
+	var ran []string
+	for _, c := range cmds {
+		timeout := c.Timeout
+		if timeout <= 0 {
+			timeout = DefaultReleaseTimeout
+		}
+		res, err := dp.d.Engine.RunOnce(ctx, dp.containerSpec(r, ContainerSpec{
+			Name: dp.d.Env.Slots[r.op.ToSlot].Container + "-release", Cmd: c.Command, Entrypoint: c.Entrypoint,
+		}, map[string]string{"com.togather.chatops.release": c.Name}), timeout)
+		if err != nil {
+			return strings.Join(ran, "; "), fmt.Errorf("%s command %q could not run: %w", phase, c.Name, err)
+		}
+		outcome := fmt.Sprintf("exit %d in %s", res.ExitCode, res.Took.Round(100*time.Millisecond))
+		if res.TimedOut {
+			outcome = fmt.Sprintf("killed after %s", timeout)
+		}
+		r.note(ctx, fmt.Sprintf("%s command %q (%s): %s%s", phase, c.Name, strings.Join(append(c.Entrypoint, c.Command...), " "), outcome, fence(res.Output)))
+		if res.TimedOut || res.ExitCode != 0 {
+			return strings.Join(ran, "; "), fmt.Errorf("%s command %q %s (its output is in the journal)", phase, c.Name, outcome)
+		}
+		ran = append(ran, fmt.Sprintf("%s ok (%s)", c.Name, res.Took.Round(100*time.Millisecond)))
+	}
+	return strings.Join(ran, "; "), nil
+}
+
+// containerSpec completes spec as a container of the operation's image: its
+// env file, container environment, slot, network and labels.
+func (dp *Deployer) containerSpec(r *run, spec ContainerSpec, labels map[string]string) ContainerSpec {
+	e := dp.d.Env
+	slot := string(r.op.ToSlot)
+	spec.Image = r.op.Image
+	spec.EnvFile = e.EnvFile
+	spec.Env = append(append([]string{}, e.ContainerEnv...), "SLOT="+slot, "DEPLOYMENT_SLOT="+slot)
+	spec.Network = e.Network
+	spec.Labels = map[string]string{
+		"com.togather.deployment.slot":     slot,
+		"com.togather.deployment.strategy": "blue-green",
+		"com.togather.chatops.operation":   r.op.ID,
+	}
+	for k, v := range labels {
+		spec.Labels[k] = v
+	}
+	return spec
+}
+
+// fence formats the last lines of a command's output as a code block for a
+// thread, or nothing when there is none. Secrets are redacted.
+func fence(output string) string {
+	output = strings.TrimRight(RedactSecrets(output), "\n")
+	if strings.TrimSpace(output) == "" {
+		return ""
+	}
+	lines := strings.Split(output, "\n")
+	if len(lines) > outputLines {
+		lines = append([]string{fmt.Sprintf("… (%d earlier lines)", len(lines)-outputLines)}, lines[len(lines)-outputLines:]...)
+	}
+	output = strings.Join(lines, "\n")
+	if len(output) > outputBytes {
+		output = "…" + output[len(output)-outputBytes:]
+	}
+	return "\n```\n" + strings.ReplaceAll(output, "```", "'''") + "\n```"
+}
+
+// describeContainer says why a container is not serving, from the engine's
+// state: crash-looping, exited with a code, killed for memory, missing. It
+// is empty for a container that runs without restarts.
+func describeContainer(c ContainerInfo) string {
+	switch {
+	case !c.Exists:
+		return c.Name + " does not exist"
+	case c.OOMKilled:
+		return fmt.Sprintf("%s was killed for running out of memory (exit code %d, restarted %d times)", c.Name, c.ExitCode, c.RestartCount)
+	case c.State == "restarting" || (c.RestartCount > 0 && !c.Running):
+		return fmt.Sprintf("%s is crash-looping: restarted %d times, last exit code %d", c.Name, c.RestartCount, c.ExitCode)
+	case c.RestartCount > 0:
+		return fmt.Sprintf("%s runs but has restarted %d times (last exit code %d)", c.Name, c.RestartCount, c.ExitCode)
+	case !c.Running:
+		s := fmt.Sprintf("%s exited with code %d", c.Name, c.ExitCode)
+		if c.State != "exited" {
+			s = fmt.Sprintf("%s is %s (exit code %d)", c.Name, c.State, c.ExitCode)
+		}
+		if c.Error != "" {
+			s += ": " + c.Error
+		}
+		return s
+	}
+	return ""
+}
+
+// crashLoopRestarts is how many restarts make a starting container a
+// crash loop the health gate stops waiting for.
+const crashLoopRestarts = 3
+
+// givenUp reports whether a starting container will not come up by itself:
+// it exited and nothing restarts it, or it keeps crashing.
+func givenUp(c ContainerInfo) bool {
+	if !c.Exists || c.OOMKilled {
+		return true
+	}
+	if c.Running {
+		return c.RestartCount >= crashLoopRestarts
+	}
+	restarts := c.RestartPolicy == "always" || c.RestartPolicy == "unless-stopped" || c.RestartPolicy == "on-failure"
+	return !restarts || c.RestartCount >= crashLoopRestarts
+}
+
+// secretPatterns find secret values in text: passwords in URLs and
+// KEY=value or "key": "value" pairs whose key names a secret.
+var secretPatterns = []*regexp.Regexp{
+	regexp.MustCompile(`(://[^:/@\s]*:)[^@\s]+(@)`),
+	regexp.MustCompile(`(?i)((?:password|passwd|secret|token|api[_-]?key|jwt[_-]?secret|authorization)["']?\s*[:=]\s*["']?(?:bearer\s+)?)[^\s"',;&]+()`),
+}
+
+// RedactSecrets replaces the secret values it recognises in text (logs,
+// command output, diagnostics) with ***.
+func RedactSecrets(s string) string {
+	for _, re := range secretPatterns {
+		s = re.ReplaceAllString(s, "${1}***${2}")
+	}
+	return s
+}
