@@ -95,18 +95,28 @@ func ExpandEnv(entries []string, lookup func(name string) (string, bool)) ([]str
 	out := make([]string, len(entries))
 	for i, kv := range entries {
 		k, v, _ := strings.Cut(kv, "=")
-		var missing []string
-		v = reference.ReplaceAllStringFunc(v, func(ref string) string {
-			val, ok := lookup(ref[2 : len(ref)-1])
-			if !ok {
-				missing = append(missing, ref)
-			}
-			return val
-		})
-		if len(missing) > 0 {
-			return nil, fmt.Errorf("%s refers to %s, which the env file does not hold", k, strings.Join(missing, ", "))
+		v, err := Expand(v, lookup)
+		if err != nil {
+			return nil, fmt.Errorf("%s %w", k, err)
 		}
 		out[i] = k + "=" + v
 	}
 	return out, nil
+}
+
+// Expand replaces each ${NAME} in s with lookup(NAME); a name lookup does
+// not know is an error naming it.
+func Expand(s string, lookup func(name string) (string, bool)) (string, error) {
+	var missing []string
+	s = reference.ReplaceAllStringFunc(s, func(ref string) string {
+		val, ok := lookup(ref[2 : len(ref)-1])
+		if !ok {
+			missing = append(missing, ref)
+		}
+		return val
+	})
+	if len(missing) > 0 {
+		return "", fmt.Errorf("refers to %s, which the env file does not hold", strings.Join(missing, ", "))
+	}
+	return s, nil
 }

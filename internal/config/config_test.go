@@ -189,8 +189,10 @@ func TestExampleFile(t *testing.T) {
 	}
 	for _, name := range example.EnvironmentNames() {
 		got, want := example.Environments[name], defaults.Environments[name]
-		// Chosen per installation: the host, where the engine is, the public URL.
+		// Chosen per installation: the host, where the engine is, the public
+		// URL, what the containers get and run besides the server.
 		want.Host, want.DockerHost, want.PublicURL = got.Host, got.DockerHost, got.PublicURL
+		want.ContainerEnv, want.Release = got.ContainerEnv, got.Release
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("example environment %s differs from the defaults:\n got %+v\nwant %+v", name, got, want)
 		}

@@ -279,9 +279,12 @@ func (e Environment) validate(v *validator, p string, taken resources) {
 
 func (r Release) validate(v *validator, p string) {
 	names := map[string]bool{}
-	for phase, cmds := range map[string][]ReleaseCommand{"before_start": r.BeforeStart, "after_switch": r.AfterSwitch} {
-		for i, c := range cmds {
-			cp := fmt.Sprintf("%s.%s[%d]", p, phase, i)
+	for _, phase := range []struct {
+		name string
+		cmds []ReleaseCommand
+	}{{"before_start", r.BeforeStart}, {"after_switch", r.AfterSwitch}} {
+		for i, c := range phase.cmds {
+			cp := fmt.Sprintf("%s.%s[%d]", p, phase.name, i)
 			if v.required(cp+".name", c.Name) {
 				v.check(!names[c.Name], cp+".name", "%q is used by another release command", c.Name)
 				names[c.Name] = true

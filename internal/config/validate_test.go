@@ -128,6 +128,26 @@ func TestValidateCases(t *testing.T) {
 		{"empty window span", func(c *config.Config) {
 			c.Policy.DeployWindow.Start, c.Policy.DeployWindow.End = "10:00", "10:00"
 		}, []config.Problem{{"policy.deploy_window.end", "must be after start (10:00)"}}},
+		{"release commands", func(c *config.Config) {
+			setEnv(c, "qa", func(e *config.Environment) {
+				e.ContainerEnv = map[string]string{"DATABASE_URL": "postgres://u:${POSTGRES_PASSWORD}@db/x"}
+				e.Release.BeforeStart = []config.ReleaseCommand{{Name: "river", Command: []string{"migrate-up"}}}
+				e.Release.AfterSwitch = []config.ReleaseCommand{{Name: "sync", Entrypoint: []string{"/app/server"}}}
+			})
+		}, nil},
+		{"broken release commands", func(c *config.Config) {
+			setEnv(c, "qa", func(e *config.Environment) {
+				e.ContainerEnv = map[string]string{"not a name": "x"}
+				e.Release.BeforeStart = []config.ReleaseCommand{{Name: "river", Command: []string{"migrate-up"}}, {Command: []string{"x"}, Timeout: -1}}
+				e.Release.AfterSwitch = []config.ReleaseCommand{{Name: "river"}}
+			})
+		}, []config.Problem{
+			{"environments.qa.container_env.not a name", "not a variable name"},
+			{"environments.qa.release.after_switch[0].command", "required: the arguments of the image's entrypoint"},
+			{"environments.qa.release.after_switch[0].name", `"river" is used by another release command`},
+			{"environments.qa.release.before_start[1].name", "required"},
+			{"environments.qa.release.before_start[1].timeout", "must not be negative"},
+		}},
 		{"environment on an ssh host", func(c *config.Config) {
 			setEnv(c, "qa", func(e *config.Environment) {
 				e.Host, e.DockerHost = "ssh://deploy@qa.example:2222", "unix:///var/run/docker.sock"

@@ -231,6 +231,14 @@ func (e *Engine) create(ctx context.Context, spec ops.ContainerSpec) (string, er
 	if err != nil {
 		return "", err
 	}
+	// ${NAME} in the command is the container's variable (no shell runs
+	// in a FROM-scratch image to do it).
+	if spec.Cmd, err = expandArgs(spec.Cmd, env); err != nil {
+		return "", fmt.Errorf("command of %s: %w", spec.Name, err)
+	}
+	if spec.Entrypoint, err = expandArgs(spec.Entrypoint, env); err != nil {
+		return "", fmt.Errorf("entrypoint of %s: %w", spec.Name, err)
+	}
 	restart, err := restartPolicy(spec.RestartPolicy)
 	if err != nil {
 		return "", err
@@ -277,12 +285,7 @@ func (e *Engine) env(spec ops.ContainerSpec) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	values := map[string]string{}
-	for _, kv := range fileEnv {
-		k, v, _ := strings.Cut(kv, "=")
-		values[k] = v
-	}
-	overrides, err := ops.ExpandEnv(spec.Env, func(k string) (string, bool) { v, ok := values[k]; return v, ok })
+	overrides, err := ops.ExpandEnv(spec.Env, lookupIn(fileEnv))
 	if err != nil {
 		return nil, fmt.Errorf("environment of %s: %w", spec.Name, err)
 	}
@@ -297,6 +300,29 @@ func restartPolicy(name string) (container.RestartPolicyMode, error) {
 		return mode, nil
 	}
 	return "", fmt.Errorf("unknown restart policy %q (want no, always, unless-stopped or on-failure)", name)
+}
+
+// lookupIn looks names up in a KEY=VALUE list, the last entry winning.
+func lookupIn(env []string) func(string) (string, bool) {
+	values := map[string]string{}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		values[k] = v
+	}
+	return func(k string) (string, bool) { v, ok := values[k]; return v, ok }
+}
+
+func expandArgs(args, env []string) ([]string, error) {
+	var out []string
+	lookup := lookupIn(env)
+	for _, a := range args {
+		a, err := ops.Expand(a, lookup)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
 }
 
 // Start starts the container called name; starting a running container is

@@ -391,6 +391,12 @@ func TestRunOnce(t *testing.T) {
 	if err != nil || res.ExitCode != 1 || !strings.Contains(res.Output, "connect to the database") {
 		t.Errorf("sync without a database: %+v, %v", res, err)
 	}
+	s = spec("${GREETING}-${POSTGRES_PASSWORD}")
+	s.EnvFile, s.Env = envFile, []string{"GREETING=hello"}
+	res, err = eng.RunOnce(ctx, s, time.Minute)
+	if err != nil || !strings.Contains(res.Output, `unknown command "hello-pw-from-file"`) {
+		t.Errorf("the command's ${NAME} are the container's variables: %+v, %v", res, err)
+	}
 	s = spec("sync")
 	s.EnvFile = envFile
 	s.Env = []string{"DATABASE_URL=postgres://u:${NO_SUCH_VAR}@db/db"}
