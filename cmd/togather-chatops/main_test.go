@@ -47,3 +47,62 @@ func TestChatTwinUsagePutsConfigAfterTheCommand(t *testing.T) {
 		t.Errorf("usage does not show `maintenance list [--config FILE]`:\n%s", usage)
 	}
 }
+
+// configFile writes a minimal valid configuration and returns its path.
+func configFile(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	cfg := `timezone: UTC
+channels: {deploys: C01DEPLOYS, alerts_warning: C01WARN, alerts_critical: C01CRIT, incidents: C01INC, announcements: C01ANN}
+environments:
+  staging: {}
+roles:
+  - {name: admins, users: [U0123ABC], commands: ["*"], environments: ["*"]}
+paging: {}
+`
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestConfigCheckWithoutSlackTokensWarns(t *testing.T) {
+	t.Setenv("DATABASE_URL", "postgres://bot@localhost/chatops")
+	t.Setenv("SLACK_BOT_TOKEN", "")
+	t.Setenv("SLACK_APP_TOKEN", "")
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"config", "check", "--config", configFile(t)}, &stdout, &stderr)
+	out := stdout.String()
+	if code != 0 {
+		t.Fatalf("config check exited %d without the Slack tokens:\n%s%s", code, out, stderr.String())
+	}
+	want := "warning: SLACK_APP_TOKEN and SLACK_BOT_TOKEN are not set: fine for the terminal commands; `serve` needs them"
+	if !strings.Contains(out, want) {
+		t.Errorf("config check output lacks %q:\n%s", want, out)
+	}
+}
+
+func TestConfigCheckRefusesAMalformedSlackToken(t *testing.T) {
+	t.Setenv("DATABASE_URL", "postgres://bot@localhost/chatops")
+	t.Setenv("SLACK_BOT_TOKEN", "xapp-wrong-kind")
+	t.Setenv("SLACK_APP_TOKEN", "")
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"config", "check", "--config", configFile(t)}, &stdout, &stderr)
+	if code != 1 || !strings.Contains(stdout.String(), "SLACK_BOT_TOKEN: must start with xoxb-") {
+		t.Errorf("config check exited %d, want 1 with the bad token named:\n%s", code, stdout.String())
+	}
+	if !strings.Contains(stdout.String(), "warning: SLACK_APP_TOKEN is not set: fine for the terminal commands; `serve` needs it") {
+		t.Errorf("config check does not warn of the missing app token:\n%s", stdout.String())
+	}
+}
+
+func TestServeStillNeedsTheSlackTokens(t *testing.T) {
+	t.Setenv("DATABASE_URL", "postgres://bot@localhost/chatops")
+	t.Setenv("SLACK_BOT_TOKEN", "")
+	t.Setenv("SLACK_APP_TOKEN", "")
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"serve", "--config", configFile(t)}, &stdout, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "SLACK_APP_TOKEN: not set") || !strings.Contains(stderr.String(), "SLACK_BOT_TOKEN: not set") {
+		t.Errorf("serve exited %d without the Slack tokens, want 1 naming both:\n%s", code, stderr.String())
+	}
+}
