@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The --config flag belongs to the subcommand: `togather-chatops --config F
@@ -104,5 +105,22 @@ func TestServeStillNeedsTheSlackTokens(t *testing.T) {
 	code := run(context.Background(), []string{"serve", "--config", configFile(t)}, &stdout, &stderr)
 	if code != 1 || !strings.Contains(stderr.String(), "SLACK_APP_TOKEN: not set") || !strings.Contains(stderr.String(), "SLACK_BOT_TOKEN: not set") {
 		t.Errorf("serve exited %d without the Slack tokens, want 1 naming both:\n%s", code, stderr.String())
+	}
+}
+
+func TestReconcileWaitNoticeSaysEachReasonOnce(t *testing.T) {
+	var out bytes.Buffer
+	w := waitNotice{out: &out, every: 30 * time.Second}
+	t0 := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	held := "dep_1 holds staging until 10:01:00"
+	for s := range 10 { // a poll a second
+		w.show(held, t0.Add(time.Duration(s)*time.Second))
+	}
+	w.show("dep_1 is still running", t0.Add(10*time.Second))
+	w.show("dep_1 is still running", t0.Add(39*time.Second))
+	w.show("dep_1 is still running", t0.Add(40*time.Second))
+	want := held + "; waiting\n" + "dep_1 is still running; waiting\n" + "dep_1 is still running; waiting\n"
+	if got := out.String(); got != want {
+		t.Errorf("printed\n%s\nwant\n%s", got, want)
 	}
 }

@@ -237,6 +237,7 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	defer s.Close()
+	waiting := waitNotice{out: stdout, every: 30 * time.Second}
 	for {
 		done, err := s.env.Deployer.Recover(ctx)
 		for _, op := range done {
@@ -251,7 +252,7 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			}
 			break
 		}
-		fmt.Fprintf(stdout, "%v; waiting\n", err)
+		waiting.show(err.Error(), time.Now())
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -264,6 +265,23 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	fmt.Fprintln(stdout, bot.RenderStatus(st).PlainText())
 	return nil
+}
+
+// waitNotice prints why a command waits: when the wait starts, when the
+// reason changes, and otherwise at most once per every, not at every poll.
+type waitNotice struct {
+	out    io.Writer
+	every  time.Duration
+	reason string
+	at     time.Time
+}
+
+func (w *waitNotice) show(reason string, now time.Time) {
+	if reason == w.reason && now.Sub(w.at) < w.every {
+		return
+	}
+	w.reason, w.at = reason, now
+	fmt.Fprintf(w.out, "%s; waiting\n", reason)
 }
 
 func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) error {
