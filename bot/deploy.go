@@ -56,6 +56,7 @@ func (b *Bot) handleDeploy(ctx context.Context, req Request, cmd Command, rw Res
 	if report.Verdict() == ops.CheckFail {
 		msg.Blocks = append(msg.Blocks, Context{Text: "Nothing will be deployed: fix the blocking checks above, then ask again."})
 		ts, err := b.poster.Post(ctx, b.channels.Deploys, "", msg)
+		b.recordRefusal(ctx, req, reason, report, map[string]string{chatChannel: b.channels.Deploys, chatTS: ts})
 		_ = rw.Reply(ctx, Textf(fmt.Sprintf(":x: The pre-flight checks of `%s` on %s failed; the report is in <#%s> (%s).", version, cmd.Env, b.channels.Deploys, ts)))
 		return err
 	}
@@ -87,6 +88,19 @@ func (b *Bot) handleDeploy(ctx context.Context, req Request, cmd Command, rw Res
 	}
 	b.runDeploy(ctx, moved)
 	return nil
+}
+
+// recordRefusal puts a deploy refused by pre-flight in the history, as a
+// failed operation, and in the audit log, as denied. Neither write stops
+// the refusal: it is logged when it fails.
+func (b *Bot) recordRefusal(ctx context.Context, req Request, reason string, report ops.Report, chat map[string]string) {
+	op := ops.RefusedDeploy(report, req.User, reason, chat, b.now())
+	if err := b.ops.Create(ctx, op); err != nil {
+		b.log.Warn().Err(err).Str("op", op.ID).Msg("recording the refused deploy failed")
+	}
+	if err := b.record(ctx, req, "deploy", report.Env, false, fmt.Sprintf("%s %s (%s)", report.Version, op.Error, op.ID)); err != nil {
+		b.log.Warn().Err(err).Str("op", op.ID).Msg("auditing the refused deploy failed")
+	}
 }
 
 // postRequest records a request, then posts its message and records where

@@ -617,11 +617,15 @@ func (dp *Deployer) writeState(ctx context.Context, r *run, status string) {
 	if dp.d.State == nil {
 		return
 	}
+	commit := reportedCommit(ctx, dp.d.HTTP, dp.d.Env.Slots[r.op.ToSlot].HealthURL)
+	if commit == "" {
+		commit = r.op.Version
+	}
 	cur, err := dp.d.State.Read(ctx)
 	if err == nil {
 		prev := cur.Current
 		cur.Environment = dp.d.Env.Name
-		cur.Current = &Deployment{ID: r.op.ID, Version: r.op.Version, GitCommit: r.op.Version, Image: r.op.Image,
+		cur.Current = &Deployment{ID: r.op.ID, Version: r.op.Version, GitCommit: commit, Image: r.op.Image,
 			DeployedAt: dp.d.Now().UTC(), DeployedBy: r.op.Requester, ActiveSlot: r.op.ToSlot, HealthStatus: "healthy", Status: status}
 		if prev != nil && prev.ActiveSlot != r.op.ToSlot {
 			cur.Previous = prev

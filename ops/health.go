@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"path"
 	"sort"
 	"strings"
 	"time"
@@ -178,4 +180,33 @@ func snippet(b []byte) string {
 		s = s[:80] + "…"
 	}
 	return s
+}
+
+// reportedCommit returns the git commit that the server whose health URL
+// is healthURL reports on /version beside it (…/health → …/version), or ""
+// when it reports none: no answer, not the /version JSON, or "unknown".
+func reportedCommit(ctx context.Context, client *http.Client, healthURL string) string {
+	u, err := url.Parse(healthURL)
+	if err != nil {
+		return ""
+	}
+	u.Path, u.RawQuery = path.Join(path.Dir(u.Path), "version"), ""
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return ""
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	var v struct {
+		GitCommit string `json:"git_commit"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&v) != nil || v.GitCommit == "unknown" {
+		return ""
+	}
+	return v.GitCommit
 }

@@ -36,7 +36,8 @@ const (
 // identifiers never match. The body of a DO block runs during the
 // migration, so the destructive rules apply inside it; the idempotency
 // rules do not, since such blocks carry their own guards. Function bodies
-// run later and are not checked.
+// run later and are not checked. An index on a table the migration created
+// before it blocks no one: the table is new.
 func LintMigration(m Migration) []Finding {
 	name := fmt.Sprintf("%06d_%s", m.Version, m.Name)
 	var out []Finding
@@ -44,8 +45,9 @@ func LintMigration(m Migration) []Finding {
 		out = append(out, Finding{Rule: RuleMissingDown, Severity: CheckWarn,
 			Message: "no .down.sql: the migration cannot be reverted, only restored from a snapshot"})
 	}
+	created := map[string]bool{}
 	for _, st := range splitStatements(scanSQL(m.UpSQL, 1)) {
-		out = append(out, lintStatement(st, false)...)
+		out = append(out, lintStatement(st, false, created)...)
 	}
 	for i := range out {
 		out[i].Migration = name
@@ -54,7 +56,9 @@ func LintMigration(m Migration) []Finding {
 }
 
 // lintStatement checks one statement; inDo means it is part of a DO block.
-func lintStatement(st []sqlToken, inDo bool) []Finding {
+// created holds the tables (tableKey) created by earlier statements; a
+// CREATE TABLE adds to it.
+func lintStatement(st []sqlToken, inDo bool, created map[string]bool) []Finding {
 	if inDo {
 		st = skipPLControl(st)
 	}
@@ -88,14 +92,20 @@ func lintStatement(st []sqlToken, inDo bool) []Finding {
 		}
 		switch keyword(st, i) {
 		case "TABLE":
-			if !hasKeywords(st, i+1, "IF", "NOT", "EXISTS") {
-				name, _ := qualifiedName(st, i+1)
+			j := i + 1
+			if hasKeywords(st, j, "IF", "NOT", "EXISTS") {
+				j += 3
+			} else {
+				name, _ := qualifiedName(st, j)
 				out = append(out, finding(RuleCreateTable, CheckWarn, "CREATE TABLE %s without IF NOT EXISTS fails when the migration is re-run", name))
 			}
+			created[tableKey(st, j)] = true
 		case "INDEX":
-			if keyword(st, i+1) != "CONCURRENTLY" {
+			j := indexTable(st)
+			if keyword(st, i+1) != "CONCURRENTLY" && !created[tableKey(st, j)] {
+				name, _ := qualifiedName(st, j)
 				out = append(out, finding(RuleIndexNotConcurrent, CheckWarn,
-					"CREATE INDEX without CONCURRENTLY blocks writes to %s while it builds (use CONCURRENTLY, in a migration of its own)", indexTable(st)))
+					"CREATE INDEX without CONCURRENTLY blocks writes to %s while it builds (use CONCURRENTLY, in a migration of its own)", name))
 			}
 		}
 	case "UPDATE":
@@ -186,7 +196,7 @@ func lintDo(st []sqlToken) []Finding {
 	}
 	var out []Finding
 	for _, inner := range splitStatements(scanSQL(body.text, body.line)) {
-		out = append(out, lintStatement(inner, true)...)
+		out = append(out, lintStatement(inner, true, nil)...)
 	}
 	return out
 }
@@ -236,19 +246,40 @@ func skipWith(st []sqlToken) []sqlToken {
 	return nil
 }
 
-// indexTable is the table a CREATE INDEX statement is on.
-func indexTable(st []sqlToken) string {
+// indexTable is where the name of the table a CREATE INDEX statement is on
+// starts; len(st) when there is none.
+func indexTable(st []sqlToken) int {
 	for i := range st {
 		if keyword(st, i) == "ON" {
-			j := i + 1
-			if keyword(st, j) == "ONLY" {
-				j++
+			if keyword(st, i+1) == "ONLY" {
+				return i + 2
 			}
-			name, _ := qualifiedName(st, j)
-			return name
+			return i + 1
 		}
 	}
-	return "the table"
+	return len(st)
+}
+
+// tableKey is the name at st[i] as PostgreSQL resolves it: unquoted parts
+// folded to lower case, and in schema public when it names none (the
+// default search_path).
+func tableKey(st []sqlToken, i int) string {
+	var parts []string
+	for i < len(st) && (st[i].kind == tokWord || st[i].kind == tokIdent) {
+		p := st[i].text
+		if st[i].kind == tokWord {
+			p = strings.ToLower(p)
+		}
+		parts = append(parts, p)
+		if i+2 >= len(st) || st[i+1].text != "." {
+			break
+		}
+		i += 2
+	}
+	if len(parts) == 1 {
+		parts = append([]string{"public"}, parts...)
+	}
+	return strings.Join(parts, ".")
 }
 
 // nameList is the comma-separated names at the start of st, up to CASCADE

@@ -42,6 +42,18 @@ func TestLintMigration(t *testing.T) {
 			ALTER TABLE a ADD COLUMN IF NOT EXISTS b int, ADD CONSTRAINT a_pk PRIMARY KEY (id), ADD UNIQUE (b);
 			CREATE INDEX CONCURRENTLY IF NOT EXISTS a_b ON a (b);
 			CREATE TEMP TABLE scratch (x int);`, nil},
+		{"index on a table created in the same migration", `CREATE TABLE IF NOT EXISTS public.tickets (id bigint, event_id bigint);
+			CREATE INDEX tickets_event ON tickets (event_id);
+			CREATE TABLE "Seats" (id int);
+			CREATE UNIQUE INDEX seats_id ON public."Seats" (id);
+			CREATE INDEX IF NOT EXISTS tickets_id ON ONLY "public"."tickets" (id);`,
+			[]want{{ops.RuleCreateTable, "CREATE TABLE Seats without IF NOT EXISTS"}}},
+		{"index on a table created earlier, or of another name or schema", `CREATE INDEX early ON tickets (id);
+			CREATE TABLE IF NOT EXISTS tickets (id int);
+			CREATE INDEX other ON "Tickets" (id);
+			CREATE INDEX elsewhere ON archive.tickets (id);`,
+			[]want{{ops.RuleIndexNotConcurrent, "line 1: CREATE INDEX without CONCURRENTLY blocks writes to tickets"},
+				{ops.RuleIndexNotConcurrent, "blocks writes to Tickets"}, {ops.RuleIndexNotConcurrent, "blocks writes to archive.tickets"}}},
 		{"DROP in comments", "-- DROP TABLE users;\n/* DROP TABLE users; /* nested */ DELETE FROM users; */ SELECT 1;", nil},
 		{"DROP in strings", `INSERT INTO notes VALUES ('DROP TABLE users; DELETE FROM x', E'it\'s; DROP TABLE y', 'a''b; TRUNCATE z');`, nil},
 		{"DROP in a quoted identifier", `INSERT INTO "DROP TABLE x; y" VALUES (1);`, nil},

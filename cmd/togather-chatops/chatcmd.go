@@ -20,8 +20,8 @@ func viaBot(word bot.Name) func(ctx context.Context, args []string, stdout, stde
 	return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		path, rest := configFlag(args)
 		if len(rest) == 0 || rest[0] == "-h" || rest[0] == "--help" {
-			fmt.Fprintf(stderr, "Usage: togather-chatops [--config FILE] %s\n\nAs in Slack, without /togather.\n",
-				strings.ReplaceAll(bot.Usage(word), "\n", "\n       togather-chatops [--config FILE] "))
+			fmt.Fprintf(stderr, "Usage: togather-chatops %s [--config FILE]\n\nAs in Slack, without /togather.\n",
+				strings.ReplaceAll(bot.Usage(word), "\n", " [--config FILE]\n       togather-chatops "))
 			if len(rest) == 0 {
 				return usageError{"want a subcommand"}
 			}

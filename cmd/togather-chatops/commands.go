@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -103,9 +104,12 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	cfg.LoadSecrets(os.Getenv)
-	problems := cfg.Validate()
+	problems, unset := withoutUnsetSlackTokens(cfg, cfg.Validate())
 	for _, w := range cfg.Warnings() {
 		fmt.Fprintln(stdout, "warning: "+w.String())
+	}
+	if w := unsetSlackTokensWarning(unset); w != "" {
+		fmt.Fprintln(stdout, "warning: "+w)
 	}
 	if *print {
 		fmt.Fprintln(stdout, cfg.Redacted())
@@ -120,6 +124,40 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	return checkHosts(ctx, cfg, cfg.EnvironmentNames(), stdout)
+}
+
+// withoutUnsetSlackTokens drops the problems of Slack tokens that are not
+// set: the terminal commands work without them, only `serve` (and the chat
+// twins, which post) need them, and those refuse to start without.
+// A token set to a wrong value stays a problem.
+func withoutUnsetSlackTokens(cfg *config.Config, problems []config.Problem) (kept []config.Problem, unset []string) {
+	tokens := map[string]string{config.EnvSlackAppToken: cfg.Secrets.SlackAppToken, config.EnvSlackBotToken: cfg.Secrets.SlackBotToken}
+	for _, p := range problems {
+		if v, ok := tokens[p.Path]; ok && v == "" {
+			unset = append(unset, p.Path)
+			continue
+		}
+		kept = append(kept, p)
+	}
+	return kept, unset
+}
+
+// unsetSlackTokensWarning says which commands need the unset tokens; ""
+// when none is unset.
+func unsetSlackTokensWarning(unset []string) string {
+	var w string
+	switch len(unset) {
+	case 0:
+		return ""
+	case 1:
+		w = unset[0] + " is not set: fine for the terminal commands; `serve` needs it"
+	default:
+		w = strings.Join(unset, " and ") + " are not set: fine for the terminal commands; `serve` needs them"
+	}
+	if slices.Contains(unset, config.EnvSlackBotToken) {
+		w += ", and so do `maintenance` and `db`, which post to Slack"
+	}
+	return w
 }
 
 func runHost(ctx context.Context, args []string, stdout, stderr io.Writer) error {

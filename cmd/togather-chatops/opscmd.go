@@ -75,9 +75,9 @@ func openOps(ctx context.Context, path, env string, out io.Writer) (*opsSession,
 }
 
 // audit records a terminal action; the terminal is trusted like a shell on
-// the host, but what it does is still on the record.
-func (s *opsSession) audit(ctx context.Context, action, detail string) {
-	_ = s.store.Audit(ctx, bot.AuditEntry{At: time.Now(), Actor: s.actor, Action: action, Environment: s.env.Env.Name, Decision: bot.Allowed, Detail: detail})
+// the host, but what it does, or what refused it, is still on the record.
+func (s *opsSession) audit(ctx context.Context, action string, d bot.Decision, detail string) {
+	_ = s.store.Audit(ctx, bot.AuditEntry{At: time.Now(), Actor: s.actor, Action: action, Environment: s.env.Env.Name, Decision: d, Detail: detail})
 }
 
 func runPreflight(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -150,14 +150,22 @@ func runDeploy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	fmt.Fprintln(stdout, bot.RenderPreflight(r).PlainText())
-	if r.Verdict() == ops.CheckFail {
+	failed := r.Verdict() == ops.CheckFail
+	if failed && !*dryRun {
+		op := ops.RefusedDeploy(r, s.actor, *reason, nil, time.Now())
+		if err := s.store.Create(ctx, op); err != nil {
+			fmt.Fprintf(stderr, "the refused deploy is not in the history: %v\n", err)
+		}
+		s.audit(ctx, "deploy", bot.Denied, fmt.Sprintf("%s %s (%s)", version, op.Error, op.ID))
+	}
+	if failed {
 		return errors.New("pre-flight failed: nothing was deployed; fix the blocking checks above")
 	}
 	if *dryRun {
 		fmt.Fprintln(stdout, "dry run: nothing was changed")
 		return nil
 	}
-	s.audit(ctx, "deploy", fmt.Sprintf("version %s, report %s, reason %q", version, r.Hash, *reason))
+	s.audit(ctx, "deploy", bot.Allowed, fmt.Sprintf("version %s, report %s, reason %q", version, r.Hash, *reason))
 	op, err := s.env.Deployer.Deploy(ctx, ops.DeployRequest{Version: version, Requester: s.actor, Reason: *reason, ImageID: r.ImageID})
 	fmt.Fprintln(stdout, bot.RenderOperation(op).PlainText())
 	if err != nil {
@@ -214,7 +222,7 @@ func runRollback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer s.Close()
-	s.audit(ctx, "rollback", fmt.Sprintf("force=%v restore-snapshot=%v reason %q", *force, *restore, *reason))
+	s.audit(ctx, "rollback", bot.Allowed, fmt.Sprintf("force=%v restore-snapshot=%v reason %q", *force, *restore, *reason))
 	op, err := s.env.Deployer.Rollback(ctx, ops.RollbackRequest{Requester: s.actor, Reason: *reason, Force: *force, RestoreSnapshot: *restore})
 	fmt.Fprintln(stdout, bot.RenderOperation(op).PlainText())
 	if err != nil {
@@ -237,6 +245,7 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	defer s.Close()
+	waiting := waitNotice{out: stdout, every: 30 * time.Second}
 	for {
 		done, err := s.env.Deployer.Recover(ctx)
 		for _, op := range done {
@@ -251,7 +260,7 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			}
 			break
 		}
-		fmt.Fprintf(stdout, "%v; waiting\n", err)
+		waiting.show(err.Error(), time.Now())
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -264,6 +273,23 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	fmt.Fprintln(stdout, bot.RenderStatus(st).PlainText())
 	return nil
+}
+
+// waitNotice prints why a command waits: when the wait starts, when the
+// reason changes, and otherwise at most once per every, not at every poll.
+type waitNotice struct {
+	out    io.Writer
+	every  time.Duration
+	reason string
+	at     time.Time
+}
+
+func (w *waitNotice) show(reason string, now time.Time) {
+	if reason == w.reason && now.Sub(w.at) < w.every {
+		return
+	}
+	w.reason, w.at = reason, now
+	fmt.Fprintf(w.out, "%s; waiting\n", reason)
 }
 
 func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -323,7 +349,7 @@ func runSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	snaps := s.env.Snapshots
 	switch action {
 	case "create":
-		s.audit(ctx, "snapshot.create", *reason)
+		s.audit(ctx, "snapshot.create", bot.Allowed, *reason)
 		info, err := snaps.Create(ctx, *reason, progress)
 		fmt.Fprintln(stderr)
 		if err != nil {
@@ -342,14 +368,14 @@ func runSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			fmt.Fprintf(stdout, "%-60s %8.1f MB  %s  expires %s\n", i.Name, float64(i.Size)/(1<<20), time.Since(i.CreatedAt).Round(time.Minute), i.ExpiresAt.Local().Format(time.DateOnly))
 		}
 	case "restore":
-		s.audit(ctx, "snapshot.restore", fs.Arg(2))
+		s.audit(ctx, "snapshot.restore", bot.Allowed, fs.Arg(2))
 		op, err := s.env.Deployer.Restore(ctx, ops.RestoreRequest{Snapshot: fs.Arg(2), Requester: s.actor})
 		fmt.Fprintln(stdout, bot.RenderOperation(op).PlainText())
 		if err != nil {
 			return fmt.Errorf("restore failed: %w", err)
 		}
 	case "prune":
-		s.audit(ctx, "snapshot.prune", fmt.Sprintf("dry-run=%v", *dryRun))
+		s.audit(ctx, "snapshot.prune", bot.Allowed, fmt.Sprintf("dry-run=%v", *dryRun))
 		gone, err := snaps.Prune(ctx, time.Now(), *dryRun)
 		if err != nil {
 			return err
