@@ -41,7 +41,7 @@ func (b *Bot) handleDeploy(ctx context.Context, req Request, cmd Command, rw Res
 	if cmd.Bool("dry-run") {
 		m := RenderPreflight(report)
 		m.Blocks = append(m.Blocks, Context{Text: "Dry run: nothing was changed and nothing will be."})
-		return rw.Reply(ctx, m)
+		return b.replyReport(ctx, rw, m, report)
 	}
 	policy, _ := b.envOps.Policy(cmd.Env)
 	needed := 0
@@ -56,6 +56,7 @@ func (b *Bot) handleDeploy(ctx context.Context, req Request, cmd Command, rw Res
 	if report.Verdict() == ops.CheckFail {
 		msg.Blocks = append(msg.Blocks, Context{Text: "Nothing will be deployed: fix the blocking checks above, then ask again."})
 		ts, err := b.poster.Post(ctx, b.channels.Deploys, "", msg)
+		b.postPendingList(ctx, b.channels.Deploys, ts, report)
 		b.recordRefusal(ctx, req, reason, report, map[string]string{chatChannel: b.channels.Deploys, chatTS: ts})
 		_ = rw.Reply(ctx, Textf(fmt.Sprintf(":x: The pre-flight checks of `%s` on %s failed; the report is in <#%s> (%s).", version, cmd.Env, b.channels.Deploys, ts)))
 		return err
@@ -78,6 +79,7 @@ func (b *Bot) handleDeploy(ctx context.Context, req Request, cmd Command, rw Res
 		_ = rw.Reply(ctx, Textf(":x: The request could not be posted in the deploys channel: "+err.Error()))
 		return err
 	}
+	b.postPendingList(ctx, op.Chat[chatChannel], op.Chat[chatTS], report)
 	if needed > 0 {
 		return rw.Reply(ctx, Textf(fmt.Sprintf(":hourglass: Waiting for approval in <#%s>.", b.channels.Deploys)))
 	}
@@ -397,7 +399,27 @@ func (b *Bot) handlePreflight(ctx context.Context, req Request, cmd Command, rw 
 		_ = rw.Reply(ctx, Textf(":x: The pre-flight checks could not run: "+err.Error()))
 		return fmt.Errorf("preflight: %w", err)
 	}
-	return rw.Reply(ctx, RenderPreflight(report))
+	return b.replyReport(ctx, rw, RenderPreflight(report), report)
+}
+
+// replyReport replies with a rendered report and, when it lists only the
+// first pending migrations, with all of them.
+func (b *Bot) replyReport(ctx context.Context, rw Responder, m Message, report ops.Report) error {
+	if err := rw.Reply(ctx, m); err != nil || !truncated(report) {
+		return err
+	}
+	return rw.Reply(ctx, renderPendingMigrations(report))
+}
+
+// postPendingList posts every pending migration in the thread of a report
+// that lists only the first; a failure is logged, the report stands.
+func (b *Bot) postPendingList(ctx context.Context, channel, ts string, report ops.Report) {
+	if !truncated(report) || ts == "" {
+		return
+	}
+	if _, err := b.poster.Post(ctx, channel, ts, renderPendingMigrations(report)); err != nil {
+		b.log.Warn().Err(err).Str("env", report.Env).Msg("posting the pending migrations in the thread failed")
+	}
 }
 
 // title names an operation for people: "deploy of v2 to staging",

@@ -52,15 +52,15 @@ func RenderPreflight(r ops.Report) Message {
 // install has dozens. RenderPendingMigrations lists them all.
 const maxPendingShown = 10
 
-// RenderPendingMigrations lists every pending migration of a report with
+// renderPendingMigrations lists every pending migration of a report with
 // its lint findings, for the thread of a report that shows only the first.
-func RenderPendingMigrations(r ops.Report) Message {
+func renderPendingMigrations(r ops.Report) Message {
 	text := pendingList(r, len(r.Pending))
 	return Message{Text: text, Blocks: []Block{Section{Text: text}}}
 }
 
-// Truncated reports whether RenderPreflight leaves pending migrations out.
-func Truncated(r ops.Report) bool { return len(r.Pending) > maxPendingShown }
+// truncated reports whether RenderPreflight leaves pending migrations out.
+func truncated(r ops.Report) bool { return len(r.Pending) > maxPendingShown }
 
 // pendingList lists the first limit pending migrations with their findings.
 func pendingList(r ops.Report, limit int) string {
@@ -68,7 +68,7 @@ func pendingList(r ops.Report, limit int) string {
 	fmt.Fprintf(&b, "*Pending migrations (%d)*", len(r.Pending))
 	for i, m := range r.Pending {
 		if i == limit {
-			fmt.Fprintf(&b, "\n… and %d more, listed in the thread", len(r.Pending)-limit)
+			fmt.Fprintf(&b, "\n… and %d more: the full list follows", len(r.Pending)-limit)
 			break
 		}
 		name := fmt.Sprintf("%06d_%s", m.Version, m.Name)

@@ -1,0 +1,69 @@
+package bot_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/togather-foundation/togather-chatops/bot"
+	"github.com/togather-foundation/togather-chatops/ops"
+)
+
+// firstInstallEnvs answers every pre-flight with a refused report of a
+// first install: 25 pending migrations, one with a finding.
+type firstInstallEnvs struct{ refusingEnvs }
+
+func (e firstInstallEnvs) Preflight(ctx context.Context, req ops.PreflightRequest) (ops.Report, error) {
+	rep, err := e.refusingEnvs.Preflight(ctx, req)
+	for v := 1; v <= 25; v++ {
+		rep.Pending = append(rep.Pending, ops.Migration{Version: uint(v), Name: fmt.Sprintf("step_%d", v)})
+	}
+	rep.Findings = []ops.Finding{{Migration: "000024_step_24", Severity: ops.CheckWarn, Message: "CREATE INDEX without CONCURRENTLY"}}
+	return rep, err
+}
+
+// TestReportListsFirstPendingMigrationsAndTheThreadAll keeps the report of
+// a first install short — 10 of 25 migrations — and posts all of them,
+// with their findings, in its thread.
+func TestReportListsFirstPendingMigrationsAndTheThreadAll(t *testing.T) {
+	poster := &admPoster{}
+	b := bot.New(bot.Options{
+		Environments: []string{"staging"},
+		Authorizer:   bot.NewAuthorizer(adminRoles, nil, time.Minute, nil),
+		Auditor:      &auditLog{},
+		Ops:          &createdOps{},
+		Envs:         firstInstallEnvs{},
+		Channels:     bot.Channels{Deploys: "CDEPLOYS"},
+		Logger:       zerolog.Nop(),
+	})
+	b.SetPoster(poster)
+	var r replies
+	if err := b.HandleCommand(context.Background(), bot.Request{User: "UALICE", Text: "deploy staging v1.2.3"}, &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(poster.posts) != 2 {
+		t.Fatalf("%d posts, want the report and its thread: %+v", len(poster.posts), poster.posts)
+	}
+	report, thread := poster.posts[0], poster.posts[1]
+	if n := strings.Count(report.m.Text, "\n• "); n != 10 || !strings.Contains(report.m.Text, "… and 15 more: the full list follows") ||
+		strings.Contains(report.m.Text, "step_11") {
+		t.Errorf("the report lists %d migrations:\n%s", n, report.m.Text)
+	}
+	if thread.thread != "ts-1" || strings.Count(thread.m.Text, "\n• ") != 25 ||
+		!strings.Contains(thread.m.Text, "000024_step_24\n      :warning: CREATE INDEX without CONCURRENTLY") {
+		t.Errorf("the thread (under %q) does not list every migration with its findings:\n%s", thread.thread, thread.m.Text)
+	}
+
+	// A pre-flight asked for directly replies with both.
+	r = nil
+	if err := b.HandleCommand(context.Background(), bot.Request{User: "UALICE", Text: "preflight staging v1.2.3"}, &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r) != 2 || strings.Count(r[1].Text, "\n• ") != 25 {
+		t.Errorf("preflight replies = %+v", r)
+	}
+}
