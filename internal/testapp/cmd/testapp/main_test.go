@@ -187,9 +187,12 @@ func TestRequiresTheRiverTables(t *testing.T) {
 			t.Fatalf("%s (fail=%q): exit %d, want %d with %q; logs:\n%s", step.args, step.fail, code, step.code, step.wantLog, logs)
 		}
 	}
-	_, base, logs := start(t, db, "TESTAPP_REQUIRE_TABLES=river_queue,river_job")
+	cmd, base, logs := start(t, db, "TESTAPP_REQUIRE_TABLES=river_queue,river_job")
 	waitFor(t, base+"/healthz", 200, 20*time.Second)
-	if !strings.Contains(logs.String(), "checking the database for river_queue,river_job") {
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := exitCode(t, cmd, 20*time.Second); code != 0 || !strings.Contains(logs.String(), "checking the database for river_queue,river_job") {
 		t.Errorf("logs lack the start-up check:\n%s", logs)
 	}
 }
