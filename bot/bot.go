@@ -32,7 +32,15 @@ type Options struct {
 	Secrets      SecretStore
 	// SecretPolicy is how often each secret, by NAME, must be rotated.
 	SecretPolicy map[string]time.Duration
-	Maintenance  MaintenanceStore
+	// DefaultSecrets are the names of SecretPolicy that come from the
+	// built-in default: an environment whose env file lacks one is not
+	// reminded of it. Any other name its env file lacks is reported once
+	// as a configuration problem.
+	DefaultSecrets map[string]bool
+	// EnvFiles tells which secrets each environment's env file holds; nil
+	// reminds of every secret of the policy everywhere.
+	EnvFiles    EnvFiles
+	Maintenance MaintenanceStore
 	// Sizes remember the databases' sizes for the weekly report.
 	Sizes DBSizeStore
 	// MaintenanceRules are the team's rules for maintenance windows.
@@ -68,6 +76,7 @@ type Bot struct {
 	incidentPolicy IncidentPolicy
 	secrets        SecretStore
 	secretPolicy   map[string]time.Duration
+	held           heldSecrets
 	maint          MaintenanceStore
 	sizes          DBSizeStore
 	maintRules     ops.MaintenanceRules
@@ -85,7 +94,8 @@ func New(o Options) *Bot {
 	}
 	b := &Bot{envs: o.Environments, authz: o.Authorizer, audit: o.Auditor, status: o.Status, envOps: o.Envs, ops: o.Ops,
 		locks: o.Locks, channels: o.Channels, approval: o.Approvals, alerts: o.Alerts, incidents: o.Incidents, incidentPolicy: o.Incident,
-		secrets: o.Secrets, secretPolicy: o.SecretPolicy, maint: o.Maintenance, sizes: o.Sizes, maintRules: o.MaintenanceRules.WithDefaults(),
+		secrets: o.Secrets, secretPolicy: o.SecretPolicy,
+		held: heldSecrets{files: o.EnvFiles, defaults: o.DefaultSecrets}, maint: o.Maintenance, sizes: o.Sizes, maintRules: o.MaintenanceRules.WithDefaults(),
 		log: o.Logger, now: o.Now, pager: o.Pager}
 	b.handlers = b.routes()
 	return b

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -27,6 +28,63 @@ type SecretStore interface {
 	// due <= now, and only if no reminder was claimed for this due time or
 	// a later one.
 	ClaimRotationReminder(ctx context.Context, env, name string, due, now time.Time) (bool, error)
+}
+
+// EnvFiles reads which variables an environment's env file holds: their
+// names, never their values.
+type EnvFiles interface {
+	EnvFileVars(ctx context.Context, env string) ([]string, error)
+}
+
+// envFileRefresh is how long what an env file holds is trusted before it is
+// read again.
+const envFileRefresh = time.Hour
+
+// heldSecrets remembers which secrets each environment's env file holds,
+// and which configuration problems were already reported.
+type heldSecrets struct {
+	files    EnvFiles
+	defaults map[string]bool
+
+	mu       sync.Mutex
+	vars     map[string]map[string]bool // by environment
+	readAt   map[string]time.Time
+	reported map[string]bool // "env NAME"
+}
+
+// check sorts the policy's names for env: those to remind of, and the
+// lines of configuration problems not reported yet (a name the user gave
+// that the env file lacks). Without EnvFiles every name is reminded of.
+func (h *heldSecrets) check(ctx context.Context, env string, names []string, now time.Time) (remind, problems []string, err error) {
+	if h.files == nil {
+		return names, nil, nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.vars == nil {
+		h.vars, h.readAt, h.reported = map[string]map[string]bool{}, map[string]time.Time{}, map[string]bool{}
+	}
+	if at, ok := h.readAt[env]; !ok || now.Sub(at) >= envFileRefresh {
+		list, err := h.files.EnvFileVars(ctx, env)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s's env file: %w", env, err)
+		}
+		held := make(map[string]bool, len(list))
+		for _, v := range list {
+			held[v] = true
+		}
+		h.vars[env], h.readAt[env] = held, now
+	}
+	for _, name := range names {
+		switch {
+		case h.vars[env][name]:
+			remind = append(remind, name)
+		case !h.defaults[name] && !h.reported[env+" "+name]:
+			h.reported[env+" "+name] = true
+			problems = append(problems, fmt.Sprintf(":warning: secret_rotation names %s, which %s's env file does not hold: no reminder is sent for it there. Fix the bot's configuration or the env file.", name, env))
+		}
+	}
+	return remind, problems, nil
 }
 
 // neverRotated is the due time of the reminder of a secret with no recorded
@@ -55,8 +113,10 @@ func (b *Bot) handleSecrets(ctx context.Context, req Request, cmd Command, rw Re
 // SecretsTick reminds, in the deploys channel, of every secret of the
 // rotation policy that is due for rotation in an environment: its last
 // recorded rotation is older than the policy's period, or none was ever
-// recorded. Each reminder is claimed in the store, so with several replicas
-// it is sent once; the reminders of one tick share one message.
+// recorded. Only the secrets an environment's env file holds are reminded
+// of there (EnvFiles). Each reminder is claimed in the store, so with
+// several replicas it is sent once; the reminders of one tick share one
+// message.
 func (b *Bot) SecretsTick(ctx context.Context) error {
 	if b.secrets == nil || len(b.secretPolicy) == 0 {
 		return nil
@@ -79,7 +139,13 @@ func (b *Bot) SecretsTick(ctx context.Context) error {
 	var lines []string
 	var errs []error
 	for _, env := range b.envs {
-		for _, name := range names {
+		held, problems, err := b.held.check(ctx, env, names, now)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		lines = append(lines, problems...)
+		for _, name := range held {
 			period := b.secretPolicy[name]
 			r, recorded := last[key{env, name}]
 			due := neverRotated

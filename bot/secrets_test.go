@@ -261,3 +261,103 @@ func TestSecretsTickErrors(t *testing.T) {
 		}
 	})
 }
+
+// envFiles answers which variables each environment's env file holds.
+type envFiles struct {
+	mu    sync.Mutex
+	vars  map[string][]string
+	err   error
+	reads int
+}
+
+func (f *envFiles) EnvFileVars(_ context.Context, env string) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reads++
+	return f.vars[env], f.err
+}
+
+func TestSecretsTickNamesOnlyWhatTheEnvFileHolds(t *testing.T) {
+	store, poster, now := newSecretStore(), &admPoster{}, admNow
+	files := &envFiles{vars: map[string][]string{
+		"staging":    {"DATABASE_URL", "JWT_SECRET", "POSTGRES_PASSWORD"},
+		"production": {"DATABASE_URL", "JWT_SECRET", "POSTGRES_PASSWORD", "ADMIN_PASSWORD", "API_KEY"},
+	}}
+	b := bot.New(bot.Options{
+		Environments: []string{"staging", "production"},
+		Authorizer:   bot.NewAuthorizer(adminRoles, nil, time.Minute, nil),
+		Auditor:      &auditLog{},
+		Channels:     bot.Channels{Deploys: "CDEPLOYS"},
+		Secrets:      store,
+		SecretPolicy: map[string]time.Duration{"JWT_SECRET": 90 * 24 * time.Hour, "POSTGRES_PASSWORD": 180 * 24 * time.Hour,
+			"ADMIN_PASSWORD": 180 * 24 * time.Hour, "API_KEY": 30 * 24 * time.Hour},
+		DefaultSecrets: map[string]bool{"JWT_SECRET": true, "POSTGRES_PASSWORD": true, "ADMIN_PASSWORD": true},
+		EnvFiles:       files,
+		Logger:         zerolog.Nop(),
+		Now:            func() time.Time { return now },
+	})
+	b.SetPoster(poster)
+	tick := func() string {
+		t.Helper()
+		poster.posts = nil
+		if err := b.SecretsTick(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, p := range poster.posts {
+			got = append(got, p.m.PlainText())
+		}
+		return strings.Join(got, "\n")
+	}
+
+	got := tick()
+	for _, want := range []string{
+		"ADMIN_PASSWORD on production was never recorded", "API_KEY on production was never recorded",
+		"JWT_SECRET on production", "POSTGRES_PASSWORD on production", "JWT_SECRET on staging", "POSTGRES_PASSWORD on staging",
+		"secret_rotation names API_KEY, which staging's env file does not hold",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("first tick lacks %q:\n%s", want, got)
+		}
+	}
+	for _, not := range []string{"ADMIN_PASSWORD on staging", "API_KEY on staging", "ADMIN_PASSWORD, which", "DATABASE_PASSWORD"} {
+		if strings.Contains(got, not) {
+			t.Errorf("first tick says %q:\n%s", not, got)
+		}
+	}
+	now = now.Add(time.Minute)
+	if got := tick(); got != "" {
+		t.Errorf("second tick posted %q, want nothing (the configuration problem is reported once)", got)
+	}
+	if files.reads != 2 {
+		t.Errorf("env files read %d times in two ticks, want once per environment", files.reads)
+	}
+}
+
+func TestSecretsTickUnreadableEnvFile(t *testing.T) {
+	store, poster, now := newSecretStore(), &admPoster{}, admNow
+	files := &envFiles{err: errors.New("ssh: connection refused")}
+	b := bot.New(bot.Options{
+		Environments: []string{"staging"},
+		Authorizer:   bot.NewAuthorizer(adminRoles, nil, time.Minute, nil),
+		Auditor:      &auditLog{},
+		Channels:     bot.Channels{Deploys: "CDEPLOYS"},
+		Secrets:      store,
+		SecretPolicy: secretPolicy,
+		EnvFiles:     files,
+		Logger:       zerolog.Nop(),
+		Now:          func() time.Time { return now },
+	})
+	b.SetPoster(poster)
+	if err := b.SecretsTick(context.Background()); err == nil || !strings.Contains(err.Error(), "staging's env file: ssh: connection refused") {
+		t.Errorf("err = %v, want the env file's", err)
+	}
+	if len(poster.posts) != 0 {
+		t.Errorf("reminded %d times without knowing the env file", len(poster.posts))
+	}
+	files.err, files.vars = nil, map[string][]string{"staging": {"JWT_SECRET"}}
+	now = now.Add(10 * time.Second)
+	if err := b.SecretsTick(context.Background()); err != nil || len(poster.posts) != 1 || !strings.Contains(poster.posts[0].m.Text, "JWT_SECRET on staging") {
+		t.Errorf("after the env file is readable: err %v, posts %+v", err, poster.posts)
+	}
+}

@@ -137,6 +137,8 @@ func newBot(cfg *config.Config, store *postgres.Store, o *Ops, roles []bot.Role,
 		Incident:         incidentPolicy(cfg),
 		Secrets:          store,
 		SecretPolicy:     cfg.SecretRotation,
+		DefaultSecrets:   defaultSecrets(cfg),
+		EnvFiles:         chatEnvironments{o},
 		Maintenance:      store,
 		Sizes:            store,
 		MaintenanceRules: maintenanceRules(cfg),
@@ -144,6 +146,18 @@ func newBot(cfg *config.Config, store *postgres.Store, o *Ops, roles []bot.Role,
 		Logger:           opts.Logger,
 		Now:              opts.Now,
 	})
+}
+
+// defaultSecrets are the names of the rotation policy that are the
+// default's.
+func defaultSecrets(cfg *config.Config) map[string]bool {
+	out := map[string]bool{}
+	for name := range cfg.SecretRotation {
+		if cfg.DefaultSecretRotation(name) {
+			out[name] = true
+		}
+	}
+	return out
 }
 
 // lateGroups breaks the wiring cycle between the authorizer, which needs a

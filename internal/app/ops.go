@@ -615,6 +615,28 @@ func (c chatEnvironments) Database(env string) (ops.DatabaseInspector, bool) {
 	return e.Database, true
 }
 
+// EnvFileVars lists the variables of the environment's env file, read on
+// its host.
+func (c chatEnvironments) EnvFileVars(_ context.Context, env string) ([]string, error) {
+	e, err := c.o.Env(env)
+	if err != nil {
+		return nil, err
+	}
+	data, err := e.Host.Files().ReadFile(e.Env.EnvFile)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", e.Env.EnvFile, err)
+	}
+	f, err := ops.ParseEnvFile(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", e.Env.EnvFile, err)
+	}
+	names := make([]string, len(f.Vars))
+	for i, v := range f.Vars {
+		names[i] = v.Key
+	}
+	return names, nil
+}
+
 // chatOperations is the store seen as the chat layer's operation journal.
 type chatOperations struct{ *postgres.Store }
 

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"sort"
@@ -436,9 +437,7 @@ func (c *Config) applyDefaults(present map[string]bool) {
 	setDefault(d, "alerts.auto_incident", &c.Alerts.AutoIncident, true)
 	setDefault(d, "alerts.sev1_every", &c.Alerts.SEV1Every, 30*time.Minute)
 	setDefault(d, "alerts.sev2_every", &c.Alerts.SEV2Every, time.Hour)
-	// best-practices.md: JWT secrets every 90 days, database passwords every 180.
-	setDefault(d, "secret_rotation", &c.SecretRotation, map[string]time.Duration{
-		"JWT_SECRET": 90 * 24 * time.Hour, "DATABASE_PASSWORD": 180 * 24 * time.Hour})
+	setDefault(d, "secret_rotation", &c.SecretRotation, maps.Clone(defaultSecretRotation))
 
 	for name, env := range c.Environments {
 		env.applyDefaults(d, name)
@@ -510,6 +509,23 @@ func setDefault[T any](d defaulter, path string, field *T, def T) {
 	if !d[path] {
 		*field = def
 	}
+}
+
+// defaultSecretRotation follows best-practices.md: JWT secrets every 90
+// days, database passwords every 180. It names the secrets of Togather's
+// env files (its database password is POSTGRES_PASSWORD).
+var defaultSecretRotation = map[string]time.Duration{
+	"JWT_SECRET": 90 * 24 * time.Hour, "CSRF_KEY": 90 * 24 * time.Hour,
+	"POSTGRES_PASSWORD": 180 * 24 * time.Hour, "ADMIN_PASSWORD": 180 * 24 * time.Hour,
+}
+
+// DefaultSecretRotation reports whether secret_rotation's entry name is the
+// default's, with its period: an environment whose env file does not hold
+// it is not reminded of it. Any other entry is the user's, and an env file
+// that lacks it is a configuration mistake.
+func (c *Config) DefaultSecretRotation(name string) bool {
+	p, ok := defaultSecretRotation[name]
+	return ok && c.SecretRotation[name] == p
 }
 
 // Location is the team's time zone: Timezone loaded, or UTC when it does

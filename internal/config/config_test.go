@@ -99,7 +99,9 @@ func TestGoodFileAppliesDefaults(t *testing.T) {
 		{"qa retention as written", qa.Snapshots.RetentionDays, 3},
 		{"image ref", prod.ImageRef("abc1234"), "togather-server:abc1234"},
 		{"alerts", c.Alerts, config.Alerts{HealthInterval: 5 * time.Second, UnhealthyInterval: 5 * time.Second, AutoIncident: true, SEV1Every: 30 * time.Minute, SEV2Every: time.Hour}},
-		{"secret rotation", c.SecretRotation, map[string]time.Duration{"JWT_SECRET": 90 * 24 * time.Hour, "DATABASE_PASSWORD": 180 * 24 * time.Hour}},
+		{"secret rotation", c.SecretRotation, map[string]time.Duration{"JWT_SECRET": 90 * 24 * time.Hour, "CSRF_KEY": 90 * 24 * time.Hour,
+			"POSTGRES_PASSWORD": 180 * 24 * time.Hour, "ADMIN_PASSWORD": 180 * 24 * time.Hour}},
+		{"secret rotation is the default", c.DefaultSecretRotation("JWT_SECRET") && c.DefaultSecretRotation("POSTGRES_PASSWORD"), true},
 	}
 	for _, tt := range tests {
 		if !reflect.DeepEqual(tt.got, tt.want) {
@@ -486,5 +488,17 @@ func TestRedactedSecrets(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestDefaultSecretRotation(t *testing.T) {
+	c, err := config.Parse([]byte("environments: {staging: {}}\nsecret_rotation: {JWT_SECRET: 720h, POSTGRES_PASSWORD: 4320h, API_KEY: 24h}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{"JWT_SECRET": false, "POSTGRES_PASSWORD": true, "API_KEY": false, "CSRF_KEY": false} {
+		if got := c.DefaultSecretRotation(name); got != want {
+			t.Errorf("DefaultSecretRotation(%s) = %v, want %v", name, got, want)
+		}
 	}
 }
