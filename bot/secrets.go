@@ -54,7 +54,9 @@ type heldSecrets struct {
 
 // check sorts the policy's names for env: those to remind of, and the
 // lines of configuration problems not reported yet (a name the user gave
-// that the env file lacks). Without EnvFiles every name is reminded of.
+// that the env file lacks). Without EnvFiles, or when the env file cannot
+// be read, every name is reminded of: a reminder too many beats a missed
+// one.
 func (h *heldSecrets) check(ctx context.Context, env string, names []string, now time.Time) (remind, problems []string, err error) {
 	if h.files == nil {
 		return names, nil, nil
@@ -67,7 +69,7 @@ func (h *heldSecrets) check(ctx context.Context, env string, names []string, now
 	if at, ok := h.readAt[env]; !ok || now.Sub(at) >= envFileRefresh {
 		list, err := h.files.EnvFileVars(ctx, env)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s's env file: %w", env, err)
+			return names, nil, fmt.Errorf("%s's env file (reminding of the whole policy): %w", env, err)
 		}
 		held := make(map[string]bool, len(list))
 		for _, v := range list {
@@ -142,7 +144,6 @@ func (b *Bot) SecretsTick(ctx context.Context) error {
 		held, problems, err := b.held.check(ctx, env, names, now)
 		if err != nil {
 			errs = append(errs, err)
-			continue
 		}
 		lines = append(lines, problems...)
 		for _, name := range held {
