@@ -1,5 +1,6 @@
 # The bot's own image: a static binary on a distroless base, run as non-root.
-# pg_dump/psql for snapshots come from the host install (see docs/operations.md);
+# It has no pg_dump/psql: set snapshots.dump: container:<the database's container> so
+# snapshots use the database container's own (see docs/operations.md, Snapshots);
 # this image serves chat and talks to Docker, Caddy and PostgreSQL over the network.
 FROM golang:1.26-bookworm AS build
 WORKDIR /src

@@ -44,7 +44,7 @@ func snapshotCreate(ctx context.Context, snaps ops.Snapshotter, cmd Command, rw 
 	_ = rw.Reply(ctx, Textf(fmt.Sprintf(":camera_with_flash: Taking a snapshot of %s…", cmd.Env)))
 	info, err := snaps.Create(ctx, reason, nil)
 	if err != nil {
-		next := "Check that the database in the app's env file is reachable, that pg_dump on the bot's host is at least the server's major version, and that the snapshot directory is writable and has free space."
+		next := "Check that the database in the app's env file is reachable, that pg_dump on the bot's host is at least the server's major version (or snapshots.dump: container:<the database's container> uses the server's own), and that the snapshot directory is writable and has free space."
 		if errors.Is(err, context.DeadlineExceeded) {
 			next = fmt.Sprintf("It ran out of the command's time limit; for a large database take it from the terminal: `togather-chatops snapshot create %s`.", cmd.Env)
 		}

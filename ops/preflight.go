@@ -141,10 +141,16 @@ type DatabaseSizer interface {
 	Size(ctx context.Context) (int64, error)
 }
 
-// DumpVersioner reports the major versions of the snapshot client and of
-// the app database's server.
+// DumpClient is the snapshot client: its major version, the app
+// database's server's, and where the client runs.
+type DumpClient struct {
+	Client, Server int
+	Where          string // "the bot's machine", "container togather-db"
+}
+
+// DumpVersioner reports the snapshot client's version and the server's.
 type DumpVersioner interface {
-	DumpVersions(ctx context.Context) (client, server int, err error)
+	DumpVersions(ctx context.Context) (DumpClient, error)
 }
 
 // MaintenanceModeReader tells whether the proxy answers with the
@@ -452,16 +458,16 @@ func (p *Preflighter) independentGroups(now time.Time) []checkGroup {
 // checkDumpClient fails when the pre-deploy snapshot would: pg_dump
 // refuses a server of a newer major version.
 func (p *Preflighter) checkDumpClient(ctx context.Context) Check {
-	client, server, err := p.d.DumpClient.DumpVersions(ctx)
+	d, err := p.d.DumpClient.DumpVersions(ctx)
 	switch {
 	case err != nil:
 		return warn(chkSnapshotClient, fmt.Sprintf("the snapshot client's version cannot be compared with the server's: %v", err),
-			"check that pg_dump is installed on the bot's machine")
-	case client < server:
-		return fail(chkSnapshotClient, fmt.Sprintf("pg_dump %d cannot dump the PostgreSQL %d server: the pre-deploy snapshot would fail", client, server),
-			fmt.Sprintf("install postgresql-client-%d (or newer) on the bot's machine", server))
+			fmt.Sprintf("check that pg_dump runs on %s", cmp.Or(d.Where, "the bot's machine")))
+	case d.Client < d.Server:
+		return fail(chkSnapshotClient, fmt.Sprintf("pg_dump %d on %s cannot dump the PostgreSQL %d server: the pre-deploy snapshot would fail", d.Client, d.Where, d.Server),
+			fmt.Sprintf("install postgresql-client-%d (or newer) on the bot's machine, or set snapshots.dump: container:<the database's container> to use the server's own pg_dump", d.Server))
 	}
-	return pass(chkSnapshotClient, "pg_dump %d dumps the PostgreSQL %d server", client, server)
+	return pass(chkSnapshotClient, "pg_dump %d on %s dumps the PostgreSQL %d server", d.Client, d.Where, d.Server)
 }
 
 // checkProxyMode fails while the proxy shows the maintenance page: the

@@ -899,7 +899,9 @@ func TestPreflightZeroDropSysctl(t *testing.T) {
 
 type pfDumpClient struct{ client, server int }
 
-func (d pfDumpClient) DumpVersions(context.Context) (int, int, error) { return d.client, d.server, nil }
+func (d pfDumpClient) DumpVersions(context.Context) (ops.DumpClient, error) {
+	return ops.DumpClient{Client: d.client, Server: d.server, Where: "the bot's machine"}, nil
+}
 
 // A pg_dump older than the server fails pre-flight: the pre-deploy
 // snapshot would fail after the deploy started.
@@ -907,8 +909,9 @@ func TestPreflightSnapshotClient(t *testing.T) {
 	f := newFixture(t)
 	f.deps.DumpClient = pfDumpClient{client: 15, server: 16}
 	c, _ := findCheck(f.run(t), "snapshots.client")
-	if c.Status != ops.CheckFail || !strings.Contains(c.Message, "pg_dump 15 cannot dump the PostgreSQL 16 server") || !strings.Contains(c.Remediation, "postgresql-client-16") {
-		t.Errorf("snapshots.client = %+v, want a failure naming both versions and the client to install", c)
+	if c.Status != ops.CheckFail || !strings.Contains(c.Message, "pg_dump 15 on the bot's machine cannot dump the PostgreSQL 16 server") ||
+		!strings.Contains(c.Remediation, "postgresql-client-16") || !strings.Contains(c.Remediation, "snapshots.dump: container:") {
+		t.Errorf("snapshots.client = %+v, want a failure naming both versions, the client to install and the container option", c)
 	}
 	f = newFixture(t)
 	f.deps.DumpClient = pfDumpClient{client: 16, server: 15}

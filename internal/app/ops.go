@@ -119,7 +119,8 @@ func NewOps(cfg *config.Config, o OpsOptions) (*Ops, error) {
 		state := stateFile(env, files)
 		targets = append(targets, ops.Target{Env: oe, Engine: eng, Proxy: proxy, State: state, Prober: prober})
 		db := appDB{host: h, envFile: env.EnvFile, variable: env.DatabaseURLVar}
-		snaps := &lazySnapshots{db: db, opts: pg.SnapshotOptions{Dir: env.Snapshots.Dir, RetentionDays: retentionDays(env), Env: name, Now: o.Now, Files: files}}
+		snaps := &lazySnapshots{db: db, opts: pg.SnapshotOptions{Dir: env.Snapshots.Dir, RetentionDays: retentionDays(env), Env: name, Now: o.Now, Files: files,
+			Container: env.Snapshots.DumpContainer(), Exec: eng}}
 		diskFree := ops.DiskFreeOn(files, func(dir string) (uint64, uint64, error) {
 			d, err := files.Disk(dir)
 			return d.Free, d.Total, err
@@ -402,10 +403,10 @@ func (l *lazySnapshots) Create(ctx context.Context, reason string, progress func
 }
 
 // DumpVersions compares the snapshot client with the app database's server.
-func (l *lazySnapshots) DumpVersions(ctx context.Context) (client, server int, err error) {
+func (l *lazySnapshots) DumpVersions(ctx context.Context) (ops.DumpClient, error) {
 	s, err := l.get()
 	if err != nil {
-		return 0, 0, err
+		return ops.DumpClient{}, err
 	}
 	return s.DumpVersions(ctx)
 }

@@ -3,9 +3,12 @@ package app_test
 import (
 	"context"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/togather-foundation/togather-chatops/internal/apptest"
 	"github.com/togather-foundation/togather-chatops/internal/slackfake"
@@ -85,6 +88,63 @@ func TestRemoteHostDeployRollbackSnapshotMaintenance(t *testing.T) {
 		t.Fatalf("status over ssh: live %s, %v", st.Live, err)
 	}
 	if n := h.Connections(); n != 1 {
+		t.Errorf("%d SSH connections to the host for the whole run, want 1", n)
+	}
+}
+
+// snapshots.dump: container:<name> on an ssh:// host: the pre-deploy
+// snapshot, a manual one, verify and restore all run the database
+// container's own pg_dump and psql through the Engine API over the one SSH
+// connection, with no client program on the bot's PATH at all.
+func TestRemoteHostSnapshotsWithTheDatabaseContainersClients(t *testing.T) {
+	sshd := testenv.StartSSHD(t)
+	e := apptest.NewDeployEnv(t, apptest.Remote(sshd), apptest.DatabaseContainer())
+	t.Setenv("PATH", t.TempDir()) // no pg_dump, no psql
+	ctx := context.Background()
+
+	rep, err := e.Env.Preflight.Run(ctx, ops.PreflightRequest{Env: "staging", Version: apptest.V2, Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c ops.Check
+	for _, c = range rep.Checks {
+		if c.Name == "snapshots.client" {
+			break
+		}
+	}
+	if c.Status != ops.CheckPass || !strings.Contains(c.Message, "on container "+e.Cfg.Environments["staging"].Snapshots.DumpContainer()) {
+		t.Fatalf("snapshots.client = %+v, want pass with the container's pg_dump", c)
+	}
+	op, err := e.Deploy(apptest.V2)
+	if err != nil {
+		t.Fatalf("deploy with the container's pg_dump: %v\n%+v", err, op.Journal)
+	}
+	e.WantServing(ops.Green, apptest.V2)
+	snap, err := e.Env.Snapshots.Create(ctx, "manual", nil)
+	if err != nil {
+		t.Fatalf("snapshot with the container's pg_dump: %v", err)
+	}
+	if v, err := e.Env.Snapshots.Verify(ctx, snap.Name); err != nil || len(v.Mismatch) != 0 || v.Tables == 0 {
+		t.Fatalf("verify with the container's psql: %+v, %v", v, err)
+	}
+	want := testenv.Catalog(t, e.AppDSN)
+	conn, err := pgx.Connect(ctx, e.AppDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "DELETE FROM events"); err != nil {
+		t.Fatal(err)
+	}
+	rop, err := e.Env.Deployer.Restore(ctx, ops.RestoreRequest{Snapshot: snap.Name, Requester: "UBOB"})
+	if err != nil || rop.State != ops.StepDone {
+		t.Fatalf("restore with the container's psql: %v (%s)", err, rop.State)
+	}
+	if got := testenv.Catalog(t, e.AppDSN); !reflect.DeepEqual(got, want) {
+		t.Errorf("after the restore the database differs from the snapshot:\n%s", testenv.DiffLines(want, got))
+	}
+	e.WantServing(ops.Green, apptest.V2)
+	if n := e.Env.Host.(*host.SSH).Connections(); n != 1 {
 		t.Errorf("%d SSH connections to the host for the whole run, want 1", n)
 	}
 }

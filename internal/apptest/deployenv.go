@@ -285,3 +285,18 @@ func (e *DeployEnv) AddForeignKeyMigration() {
 	WriteFile(e.T, filepath.Join(e.Migrations, "000002_tickets.up.sql"), 0o644, ForeignKeyMigration)
 	WriteFile(e.T, filepath.Join(e.Migrations, "000002_tickets.down.sql"), 0o644, "DROP TABLE IF EXISTS tickets;\n")
 }
+
+// DatabaseContainer moves the application database into a container of
+// its own, as Togather's togather-db, and takes snapshots with that
+// container's pg_dump and psql (snapshots.dump: container:<name>): the env
+// file's URL is the published port on the host, the slots' the
+// container's address on the bridge.
+func DatabaseContainer() Option {
+	return func(yaml *string, e *DeployEnv) {
+		db := testenv.PostgresContainer(e.T, e.Cli)
+		e.AppDSN = db.DSN
+		WriteFile(e.T, e.EnvFile, 0o600, fmt.Sprintf("ENVIRONMENT=staging\nDATABASE_URL=%s\nJWT_SECRET=%s\n", db.DSN, strings.Repeat("s", 40)))
+		*yaml = strings.Replace(*yaml, "    snapshots: {dir: ", fmt.Sprintf("    snapshots: {dump: %q, dir: ", "container:"+db.Name), 1)
+		ContainerEnv(func(*DeployEnv) string { return fmt.Sprintf("{DATABASE_URL: %q}", db.BridgeDSN) })(yaml, e)
+	}
+}

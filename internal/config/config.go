@@ -200,6 +200,19 @@ type Migrations struct {
 type Snapshots struct {
 	Dir           string `yaml:"dir"`
 	RetentionDays int    `yaml:"retention_days"`
+	// Dump is where pg_dump and psql run: "local" (the bot's machine, the
+	// default) or "container:<name>", the database's container, whose
+	// clients are the server's own version.
+	Dump string `yaml:"dump"`
+}
+
+// DumpContainer is the container snapshots.dump names, or "" for local.
+func (s Snapshots) DumpContainer() string {
+	name, _ := strings.CutPrefix(s.Dump, "container:")
+	if name == s.Dump {
+		return ""
+	}
+	return name
 }
 
 // DeployPolicy is the deploy policy of one environment.
@@ -486,6 +499,7 @@ func (e *Environment) applyDefaults(d defaulter, name string) {
 		retention = 7
 	}
 	setDefault(d, p+"snapshots.retention_days", &e.Snapshots.RetentionDays, retention)
+	setDefault(d, p+"snapshots.dump", &e.Snapshots.Dump, "local")
 
 	pp := p + "policy."
 	production := name == "production"

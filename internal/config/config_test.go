@@ -81,7 +81,7 @@ func TestGoodFileAppliesDefaults(t *testing.T) {
 				Green: config.Slot{Name: "green", Container: "togather-server-green", HostPort: 8082, HealthURL: "http://127.0.0.1:8082/health"},
 			},
 			Migrations: config.Migrations{ImagePath: "/app/migrations"},
-			Snapshots:  config.Snapshots{Dir: "/var/lib/togather/db-snapshots", RetentionDays: 30},
+			Snapshots:  config.Snapshots{Dir: "/var/lib/togather/db-snapshots", RetentionDays: 30, Dump: "local"},
 			Policy: config.DeployPolicy{
 				RequireApproval: true, Approvals: 1, EnforceWindow: true, HealthConsecutive: 3,
 				HealthTimeout: time.Minute, HealthInterval: 2 * time.Second, Bake: 10 * time.Minute, AutoRollback: true,
@@ -192,9 +192,10 @@ func TestExampleFile(t *testing.T) {
 	for _, name := range example.EnvironmentNames() {
 		got, want := example.Environments[name], defaults.Environments[name]
 		// Chosen per installation: the host, where the engine is, the public
-		// URL, what the containers get and run besides the server.
+		// URL, what the containers get and run besides the server, where
+		// the database's container is.
 		want.Host, want.DockerHost, want.PublicURL = got.Host, got.DockerHost, got.PublicURL
-		want.ContainerEnv, want.Release = got.ContainerEnv, got.Release
+		want.ContainerEnv, want.Release, want.Snapshots.Dump = got.ContainerEnv, got.Release, got.Snapshots.Dump
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("example environment %s differs from the defaults:\n got %+v\nwant %+v", name, got, want)
 		}

@@ -72,7 +72,8 @@ var (
 	groupRE         = regexp.MustCompile(`^S[A-Z0-9]+$`)
 	clockRE         = regexp.MustCompile(`^\d\d:\d\d$`)
 	envVarRE        = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	secretNameRE    = regexp.MustCompile(`^[A-Z_][A-Z0-9_]{0,127}$`) // as `secrets rotated <env> <NAME>` accepts
+	containerRE     = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`) // Docker's container names
+	secretNameRE    = regexp.MustCompile(`^[A-Z_][A-Z0-9_]{0,127}$`)     // as `secrets rotated <env> <NAME>` accepts
 	restartPolicies = []string{"no", "always", "unless-stopped", "on-failure"}
 )
 
@@ -259,6 +260,10 @@ func (e Environment) validate(v *validator, p string, taken resources) {
 	}
 	v.absPath(p+".snapshots.dir", e.Snapshots.Dir)
 	v.check(e.Snapshots.RetentionDays >= 1, p+".snapshots.retention_days", "must be at least 1")
+	if d := e.Snapshots.Dump; d != "" && d != "local" {
+		v.check(containerRE.MatchString(e.Snapshots.DumpContainer()), p+".snapshots.dump",
+			"%q is neither local nor container:<name> (the database's container, e.g. container:togather-db)", d)
+	}
 
 	for k := range e.ContainerEnv {
 		v.pattern(envVarRE, p+".container_env."+k, k, "a variable name")

@@ -148,6 +148,16 @@ func TestValidateCases(t *testing.T) {
 			{"environments.qa.release.before_start[1].name", "required"},
 			{"environments.qa.release.before_start[1].timeout", "must not be negative"},
 		}},
+		{"snapshot clients in the database's container", func(c *config.Config) {
+			setEnv(c, "qa", func(e *config.Environment) { e.Snapshots.Dump = "container:togather-db" })
+		}, nil},
+		{"snapshot clients nowhere", func(c *config.Config) {
+			setEnv(c, "qa", func(e *config.Environment) { e.Snapshots.Dump = "container:" })
+			setEnv(c, "staging", func(e *config.Environment) { e.Snapshots.Dump = "remote" })
+		}, []config.Problem{
+			{"environments.qa.snapshots.dump", `"container:" is neither local nor container:<name> (the database's container, e.g. container:togather-db)`},
+			{"environments.staging.snapshots.dump", `"remote" is neither local nor container:<name> (the database's container, e.g. container:togather-db)`},
+		}},
 		{"environment on an ssh host", func(c *config.Config) {
 			setEnv(c, "qa", func(e *config.Environment) {
 				e.Host, e.DockerHost = "ssh://deploy@qa.example:2222", "unix:///var/run/docker.sock"

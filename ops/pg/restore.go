@@ -9,9 +9,9 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os/exec"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -220,85 +220,66 @@ func (s *Snapshotter) load(ctx context.Context, srv server, db, path string, pro
 // copySchema loads the schema (no data) of the server's database into the
 // empty database db: pg_dump --schema-only piped into psql.
 func (s *Snapshotter) copySchema(parent context.Context, srv server, db string) error {
-	env, cleanup, err := srv.clientEnv(srv.database)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, s.opts.PgDump, "--schema-only", "--no-owner", "--no-acl")
-	cmd.Env = env
-	stderr := &tailBuffer{max: stderrTail}
-	cmd.Stderr = stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return fmt.Errorf("pg_dump: %w", err)
-	}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start pg_dump: %w", err)
-	}
-	loadErr := s.psql(ctx, srv, db, stdout)
+	pr, pw := io.Pipe()
+	var dumpErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		dumpErr = s.client.run(ctx, srv, srv.database, "pg_dump", []string{"--schema-only", "--no-owner", "--no-acl"}, nil, pw)
+		if dumpErr != nil {
+			pw.CloseWithError(dumpErr) // psql must not commit a cut schema
+		} else {
+			pw.Close()
+		}
+	})
+	loadErr := s.psql(ctx, srv, db, pr)
 	if loadErr != nil {
-		cancel() // pg_dump would block on a pipe nobody reads
+		cancel()
+		pr.CloseWithError(loadErr) // pg_dump would block on a pipe nobody reads
 	}
-	waitErr := cmd.Wait()
+	wg.Wait()
 	switch {
 	case parent.Err() != nil:
 		return fmt.Errorf("pg_dump: %w", context.Cause(parent))
-	case loadErr != nil:
-		return loadErr
-	case waitErr != nil:
-		return commandError("pg_dump --schema-only", waitErr, stderr)
+	case dumpErr != nil && !errors.Is(dumpErr, loadErr):
+		return fmt.Errorf("pg_dump --schema-only: %w", dumpErr)
 	}
-	return nil
+	return loadErr
 }
 
-// psql runs the SQL script src in database db as one transaction
-// (--single-transaction, ON_ERROR_STOP): it all commits or none of it.
-func (s *Snapshotter) psql(parent context.Context, srv server, db string, src io.Reader) error {
-	env, cleanup, err := srv.clientEnv(db)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
+// psqlArgs run a script with psql, stopping at its first error.
+var psqlArgs = []string{"-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", "-"}
 
-	ctx, cancel := context.WithCancel(parent)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, s.opts.Psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-f", "-")
-	cmd.Env = env
-	stderr := &tailBuffer{max: stderrTail}
-	cmd.Stderr = stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return fmt.Errorf("psql: %w", err)
-	}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start psql: %w", err)
-	}
+// psql runs the SQL script src in database db as one transaction: psql
+// stops at the first error, and the COMMIT is sent only once src was read
+// to its end, so a script that fails, is cut short or cannot be read
+// leaves the database as it was.
+func (s *Snapshotter) psql(ctx context.Context, srv server, db string, src io.Reader) error {
+	script := io.MultiReader(strings.NewReader("BEGIN;\n"), &commitAtEnd{r: src})
+	return s.client.run(ctx, srv, db, "psql", psqlArgs, script, nil)
+}
 
-	in := &errReader{r: src}
-	_, copyErr := io.Copy(stdin, in)
-	if in.err != nil {
-		// The script cannot be read: psql must die before it sees the end
-		// of its input, or it would commit what it has.
-		cmd.Process.Kill()
+// commitAtEnd reads r and then a COMMIT, only if r ended cleanly: a script
+// cut short ends without it, and the server rolls its transaction back
+// when psql disconnects.
+type commitAtEnd struct {
+	r    io.Reader
+	tail io.Reader
+}
+
+func (c *commitAtEnd) Read(p []byte) (int, error) {
+	if c.tail == nil {
+		n, err := c.r.Read(p)
+		if err != io.EOF {
+			return n, err
+		}
+		c.tail = strings.NewReader("\nCOMMIT;\n")
+		if n > 0 {
+			return n, nil
+		}
 	}
-	closeErr := stdin.Close()
-	waitErr := cmd.Wait()
-	switch {
-	case parent.Err() != nil:
-		return fmt.Errorf("psql: %w", context.Cause(parent))
-	case in.err != nil:
-		return fmt.Errorf("read snapshot: %w", in.err)
-	case waitErr != nil:
-		return commandError("psql", waitErr, stderr)
-	case copyErr != nil:
-		return fmt.Errorf("write to psql: %w", copyErr)
-	case closeErr != nil:
-		return fmt.Errorf("psql: %w", closeErr)
-	}
-	return nil
+	return c.tail.Read(p)
 }
 
 // errReader remembers the error (other than EOF) its reader returned.

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -36,6 +35,11 @@ type SnapshotOptions struct {
 	Env           string           // environment name, for the retention default
 	Now           func() time.Time // clock of names and metadata; time.Now if nil
 	PgDump, Psql  string           // client binaries; found in PATH if empty
+	// Container, when set, is the database's container: pg_dump and psql
+	// run in it through Exec (snapshots.dump: container:<name>), so they
+	// are the server's own version, and PgDump and Psql are not used.
+	Container string
+	Exec      Execer
 	// Files is the file system Dir is on (the environment's host); the
 	// bot's own if nil.
 	Files host.Files
@@ -46,7 +50,8 @@ type SnapshotOptions struct {
 // is a file togather_<db>_<YYYYMMDD_HHMMSS>_<reason>.sql.gz with a
 // togather_<db>_<YYYYMMDD_HHMMSS>_<reason>.meta.json beside it.
 type Snapshotter struct {
-	opts SnapshotOptions
+	opts   SnapshotOptions
+	client client
 }
 
 var _ ops.Snapshotter = (*Snapshotter)(nil)
@@ -68,7 +73,11 @@ func NewSnapshotter(o SnapshotOptions) *Snapshotter {
 	if o.Files == nil {
 		o.Files = host.Local{}.Files()
 	}
-	return &Snapshotter{opts: o}
+	var c client = localClient{pgDump: o.PgDump, psql: o.Psql}
+	if o.Container != "" {
+		c = containerClient{exec: o.Exec, name: o.Container}
+	}
+	return &Snapshotter{opts: o, client: c}
 }
 
 // DefaultRetentionDays is how many days snapshots of env are kept unless
@@ -204,7 +213,7 @@ func (s *Snapshotter) Create(ctx context.Context, reason string, progress func(o
 // dump runs pg_dump in the exported snapshot and writes its output,
 // compressed, to partial; it returns the file's size and SHA-256. On failure
 // partial is removed.
-func (s *Snapshotter) dump(parent context.Context, srv server, exported, partial string, start time.Time, progress func(ops.Progress)) (size int64, sum string, err error) {
+func (s *Snapshotter) dump(ctx context.Context, srv server, exported, partial string, start time.Time, progress func(ops.Progress)) (size int64, sum string, err error) {
 	f, err := s.opts.Files.Create(partial, 0o600)
 	if err != nil {
 		return 0, "", fmt.Errorf("create snapshot file: %w", err)
@@ -221,42 +230,12 @@ func (s *Snapshotter) dump(parent context.Context, srv server, exported, partial
 	if err != nil {
 		return 0, "", err
 	}
-	env, cleanup, err := srv.clientEnv(srv.database)
-	if err != nil {
-		return 0, "", err
-	}
-	defer cleanup()
-
-	ctx, cancel := context.WithCancel(parent)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, s.opts.PgDump, append(dumpArgs, "--snapshot="+exported)...)
-	cmd.Env = env
-	stderr := &tailBuffer{max: stderrTail}
-	cmd.Stderr = stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return 0, "", fmt.Errorf("pg_dump: %w", err)
-	}
-	if err := cmd.Start(); err != nil {
-		return 0, "", fmt.Errorf("start pg_dump: %w", err)
-	}
-	growPipe(stdout)
 	stop := reportProgress(progress, &written, start)
 	defer stop()
-
-	_, copyErr := io.Copy(zw, stdout)
-	if copyErr != nil {
-		cancel() // pg_dump would block on a full pipe
-	}
-	waitErr := cmd.Wait()
+	runErr := s.client.run(ctx, srv, srv.database, "pg_dump", append(dumpArgs, "--snapshot="+exported), nil, zw)
 	closeErr := zw.Close()
-	switch {
-	case copyErr != nil:
-		return 0, "", fmt.Errorf("write snapshot: %w", copyErr)
-	case parent.Err() != nil:
-		return 0, "", fmt.Errorf("pg_dump: %w", context.Cause(parent))
-	case waitErr != nil:
-		return 0, "", commandError("pg_dump", waitErr, stderr)
+	if runErr != nil {
+		return 0, "", runErr
 	}
 	if err := errors.Join(closeErr, f.Sync(), f.Close()); err != nil {
 		return 0, "", fmt.Errorf("write snapshot: %w", err)

@@ -1,13 +1,15 @@
 package pg
 
 import (
+	"bytes"
 	"context"
 	"fmt"
-	"os/exec"
 	"regexp"
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/togather-foundation/togather-chatops/ops"
 )
 
 // clientVersion matches the major version in `pg_dump --version`, e.g.
@@ -15,26 +17,32 @@ import (
 var clientVersion = regexp.MustCompile(`\(PostgreSQL\) (\d+)(?:\.(\d+))?`)
 
 // DumpVersions reports the major versions of the pg_dump this Snapshotter
-// runs and of the database's server: pg_dump refuses a newer server, so
-// a snapshot needs client >= server.
-func (s *Snapshotter) DumpVersions(ctx context.Context) (client, server int, err error) {
-	out, err := exec.CommandContext(ctx, s.opts.PgDump, "--version").Output()
+// runs and of the database's server, and where pg_dump runs: pg_dump
+// refuses a newer server, so a snapshot needs client >= server.
+func (s *Snapshotter) DumpVersions(ctx context.Context) (ops.DumpClient, error) {
+	srv, err := parseServer(s.opts.DatabaseURL)
 	if err != nil {
-		return 0, 0, fmt.Errorf("%s --version: %w", s.opts.PgDump, err)
+		return ops.DumpClient{}, err
 	}
-	if client, err = parseClientMajor(string(out)); err != nil {
-		return 0, 0, err
+	d := ops.DumpClient{Where: s.client.where()}
+	var out bytes.Buffer
+	if err := s.client.run(ctx, srv, srv.database, "pg_dump", []string{"--version"}, nil, &out); err != nil {
+		return d, fmt.Errorf("pg_dump --version: %w", err)
+	}
+	if d.Client, err = parseClientMajor(out.String()); err != nil {
+		return d, err
 	}
 	conn, err := pgx.Connect(ctx, s.opts.DatabaseURL)
 	if err != nil {
-		return 0, 0, fmt.Errorf("connect to the app database: %w", err)
+		return d, fmt.Errorf("connect to the app database: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	var num int
 	if err := conn.QueryRow(ctx, `SELECT current_setting('server_version_num')::int`).Scan(&num); err != nil {
-		return 0, 0, fmt.Errorf("read the server version: %w", err)
+		return d, fmt.Errorf("read the server version: %w", err)
 	}
-	return client, num / 10000, nil
+	d.Server = num / 10000
+	return d, nil
 }
 
 // parseClientMajor reads the major version out of a client's --version.
