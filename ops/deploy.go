@@ -607,7 +607,7 @@ func (dp *Deployer) noteLogs(ctx context.Context, r *run, name string) {
 	case strings.TrimSpace(logs) == "":
 		r.note(ctx, name+" wrote no log lines")
 	default:
-		r.note(ctx, fmt.Sprintf("last log lines of %s:%s", name, fence(logs)))
+		r.note(ctx, fmt.Sprintf("last log lines of %s:%s", name, quoteOutput(logs)))
 	}
 }
 

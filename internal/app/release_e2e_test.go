@@ -20,6 +20,7 @@ type shown struct {
 	ok     bool   // the deploy reported success (exit code 0, or an outcome that is done)
 	report string // the pre-flight report the deploy was asked with
 	all    string // everything: the report, the progress and the outcome
+	code   string // what of all is shown monospaced, as output is
 }
 
 // releaseStory is the life of an environment like the real server's, told
@@ -35,6 +36,7 @@ var releaseStory = []struct {
 	ok      bool
 	report  []string // in the pre-flight report
 	want    []string // in what the user was shown; {green} is green's container
+	output  []string // shown monospaced: the lines of a command's or a container's output
 	serving ops.Slot // then serves, running serves
 	serves  string
 }{
@@ -43,18 +45,19 @@ var releaseStory = []struct {
 		report: []string{"first deploy"},
 		want: []string{
 			"first deploy: no container in either slot, so blue (the slot the proxy names) gets image",
-			`before-start command "river" (migrate-river): exit 0`, "river: applied migrations",
-			`after-switch command "sync" (sync): exit 0`, `"sources_found":3`,
+			`before-start command "river" (migrate-river): exit 0`, `after-switch command "sync" (sync): exit 0`,
 			"blue serves v1.0.0: the first deploy of staging, so there is no previous slot to roll back to",
 		},
+		output:  []string{"river: applied migrations", `"sources_found":3`},
 		serving: ops.Blue, serves: apptest.V1,
 	},
 	{
 		name: "crash loop", version: apptest.VCrash,
 		want: []string{
 			"green will not become healthy: {green} is crash-looping: restarted", "last exit code 1",
-			"last log lines of {green}", "fatal: crashing at start", "blue keeps serving",
+			"last log lines of {green}", "blue keeps serving",
 		},
+		output:  []string{`"message":"configuration loaded"`, "fatal: crashing at start"},
 		serving: ops.Blue, serves: apptest.V1,
 	},
 	{
@@ -63,9 +66,10 @@ var releaseStory = []struct {
 			appendFile(t, e.EnvFile, "TESTAPP_SYNC_FAIL=1\n")
 		},
 		want: []string{
-			`after-switch command "sync" (sync): exit 1`, `"errors":1`,
+			`after-switch command "sync" (sync): exit 1`,
 			`green serves v2.0.0; blue stays warm`, `but after-switch command "sync" exit 1`, "the deploy stays",
 		},
+		output:  []string{`"errors":1`, "sync: 1 source(s) failed"},
 		serving: ops.Green, serves: apptest.V2,
 	},
 }
@@ -102,6 +106,11 @@ func tellReleaseStory(t *testing.T, e *apptest.DeployEnv, deploy func(t *testing
 			for _, want := range step.want {
 				if want = strings.ReplaceAll(want, "{green}", e.Names[ops.Green]); !strings.Contains(got.all, want) {
 					t.Errorf("the user was not shown %q:\n%s", want, got.all)
+				}
+			}
+			for _, want := range step.output {
+				if !strings.Contains(got.code, want) {
+					t.Errorf("the output line %q is not shown monospaced:\n%s", want, got.all)
 				}
 			}
 			e.WantServing(step.serving, step.serves)
@@ -152,7 +161,7 @@ func TestReleaseStoryFromTheTerminal(t *testing.T) {
 		if !found {
 			t.Fatalf("deploy %s printed no journal:\n%s", version, out)
 		}
-		return shown{ok: err == nil, report: report, all: string(out)}
+		return shown{ok: err == nil, report: report, all: string(out), code: string(out)}
 	})
 }
 
@@ -187,6 +196,7 @@ func TestReleaseStoryFromChat(t *testing.T) {
 				continue // not this deploy's
 			}
 			all = append(all, slackfake.Render(m))
+			got.code += codeBlocks(all[len(all)-1])
 			if ev.Kind == slackfake.EventEdit && m.TS == request {
 				got.ok = slackfake.TextContains(": done*")(m)
 				got.all = strings.Join(all, "\n---\n")
@@ -197,4 +207,16 @@ func TestReleaseStoryFromChat(t *testing.T) {
 			}
 		}
 	})
+}
+
+// codeBlocks returns the text of the ```code blocks``` of a message as
+// Slack's mrkdwn reads it: a ``` inside a block ends it.
+func codeBlocks(mrkdwn string) string {
+	var b strings.Builder
+	for i, part := range strings.Split(mrkdwn, "```") {
+		if i%2 == 1 {
+			b.WriteString(part + "\n")
+		}
+	}
+	return b.String()
 }
