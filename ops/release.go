@@ -33,7 +33,8 @@ type ReleaseCommand struct {
 // own.
 const DefaultReleaseTimeout = 5 * time.Minute
 
-// Output shown in a thread is bounded: the last lines say why.
+// Output kept in the journal (a release command's, a failed container's
+// logs) is bounded: the last lines say why.
 const (
 	outputLines = 30
 	outputBytes = 2500
