@@ -10,15 +10,23 @@ import (
 
 var verdictIcon = map[ops.CheckStatus]string{ops.CheckPass: ":white_check_mark:", ops.CheckWarn: ":warning:", ops.CheckFail: ":x:"}
 
-// RenderPreflight renders a pre-flight report: one summary line, the failed
-// and warned checks with their remediation, the pending migrations with
-// their lint findings, the image digest and the window.
+// RenderPreflight renders a pre-flight report: one summary line, what serves
+// now (or that it is a first deploy), the failed and warned checks with
+// their remediation, the pending migrations with their lint findings, the
+// image digest and the window.
 func RenderPreflight(r ops.Report) Message {
 	v := r.Verdict()
 	summary := fmt.Sprintf("%s Pre-flight of %s on %s: %s — %d checks, %d failed, %d warned",
 		verdictIcon[v], r.Version, r.Env, strings.ToUpper(string(v)), len(r.Checks), len(r.Blocking()), len(r.Warnings()))
 	blocks := []Block{Section{Text: "*" + summary + "*"}}
 	lines := []string{summary}
+	// What the deploy starts from is news even when it passed: a first
+	// deploy has nothing to roll back to.
+	if live, ok := r.Live(); ok && live.Status == ops.CheckPass {
+		text := "Live: " + live.Message
+		blocks = append(blocks, Section{Text: text})
+		lines = append(lines, text)
+	}
 	for _, group := range []struct {
 		title  string
 		checks []ops.Check

@@ -67,3 +67,19 @@ func TestReportListsFirstPendingMigrationsAndTheThreadAll(t *testing.T) {
 		t.Errorf("preflight replies = %+v", r)
 	}
 }
+
+// TestReportSaysWhatTheDeployStartsFrom: a passing live.health is shown
+// too, so the approvers of a first deploy read that nothing serves yet; a
+// failing one is shown once, with the blocking checks.
+func TestReportSaysWhatTheDeployStartsFrom(t *testing.T) {
+	first := ops.Check{Name: "live.health", Status: ops.CheckPass, Message: "first deploy: no container in either slot; the deploy starts blue, the slot the proxy names"}
+	text := bot.RenderPreflight(ops.Report{Env: "staging", Version: "v1.0.0", Checks: []ops.Check{first}}).PlainText()
+	if !strings.Contains(text, "Live: first deploy: no container in either slot") {
+		t.Errorf("the report of a first deploy does not say so:\n%s", text)
+	}
+	down := ops.Check{Name: "live.health", Status: ops.CheckFail, Message: "the live slot blue is unhealthy"}
+	text = bot.RenderPreflight(ops.Report{Env: "staging", Version: "v1.0.0", Checks: []ops.Check{down}}).PlainText()
+	if n := strings.Count(text, down.Message); n != 1 || strings.Contains(text, "Live:") {
+		t.Errorf("a failing live.health is shown %d times, want once among the blocking checks:\n%s", n, text)
+	}
+}

@@ -593,21 +593,17 @@ func (dp *Deployer) undo(ctx context.Context, r *run, started bool, previous []b
 	r.finish(ctx, state, fmt.Sprintf("%s; %s", cause, msg))
 }
 
-// failedLogLines is how much of a failed container's output is kept in the
-// journal before the container is removed.
-const failedLogLines = 40
-
 // noteLogs keeps the last lines of a failed container's output in the
 // journal: the evidence must outlive the container.
 func (dp *Deployer) noteLogs(ctx context.Context, r *run, name string) {
-	logs, err := dp.d.Engine.Logs(ctx, name, failedLogLines)
+	logs, err := dp.d.Engine.Logs(ctx, name, outputLines) // as much as the journal keeps
 	switch {
 	case err != nil:
 		r.note(ctx, fmt.Sprintf("the logs of %s could not be read before removing it: %v", name, err))
 	case strings.TrimSpace(logs) == "":
 		r.note(ctx, name+" wrote no log lines")
 	default:
-		r.note(ctx, fmt.Sprintf("last log lines of %s:%s", name, fence(logs)))
+		r.note(ctx, fmt.Sprintf("last log lines of %s:%s", name, quoteOutput(logs)))
 	}
 }
 

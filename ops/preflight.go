@@ -66,6 +66,16 @@ func (r Report) Verdict() CheckStatus {
 	return CheckPass
 }
 
+// Live returns the live.health check: what serves now, or that nothing
+// does yet (a first deploy), the state the deploy starts from.
+func (r Report) Live() (Check, bool) {
+	i := slices.IndexFunc(r.Checks, func(c Check) bool { return c.Name == chkLiveHealth })
+	if i < 0 {
+		return Check{}, false
+	}
+	return r.Checks[i], true
+}
+
 // Blocking returns the failed checks.
 func (r Report) Blocking() []Check { return r.withStatus(CheckFail) }
 

@@ -33,7 +33,8 @@ type ReleaseCommand struct {
 // own.
 const DefaultReleaseTimeout = 5 * time.Minute
 
-// Output shown in a thread is bounded: the last lines say why.
+// Output kept in the journal (a release command's, a failed container's
+// logs) is bounded: the last lines say why.
 const (
 	outputLines = 30
 	outputBytes = 2500
@@ -58,7 +59,7 @@ func (dp *Deployer) runRelease(ctx context.Context, r *run, phase string, cmds [
 		if res.TimedOut {
 			outcome = fmt.Sprintf("killed after %s", timeout)
 		}
-		r.note(ctx, fmt.Sprintf("%s command %q (%s): %s%s", phase, c.Name, strings.Join(append(c.Entrypoint, c.Command...), " "), outcome, fence(res.Output)))
+		r.note(ctx, fmt.Sprintf("%s command %q (%s): %s%s", phase, c.Name, strings.Join(append(c.Entrypoint, c.Command...), " "), outcome, quoteOutput(res.Output)))
 		if res.TimedOut || res.ExitCode != 0 {
 			return strings.Join(ran, "; "), fmt.Errorf("%s command %q %s (its output is in the journal)", phase, c.Name, outcome)
 		}
@@ -87,23 +88,34 @@ func (dp *Deployer) containerSpec(r *run, spec ContainerSpec, labels map[string]
 	return spec
 }
 
-// fence formats the last lines of a command's output as a code block for a
-// thread, or nothing when there is none. Secrets are redacted.
-func fence(output string) string {
+// quoteOutput formats the last lines of a command's output for the
+// journal, each line indented under a bar so it reads as output in a
+// terminal and in a chat's code block alike, or nothing when there is
+// none. Secrets are redacted; what is left out is cut at whole lines.
+func quoteOutput(output string) string {
 	output = strings.TrimRight(RedactSecrets(output), "\n")
 	if strings.TrimSpace(output) == "" {
 		return ""
 	}
 	lines := strings.Split(output, "\n")
-	if len(lines) > outputLines {
-		lines = append([]string{fmt.Sprintf("… (%d earlier lines)", len(lines)-outputLines)}, lines[len(lines)-outputLines:]...)
+	kept, size := 0, 0
+	for kept < len(lines) && kept < outputLines && size+len(lines[len(lines)-1-kept]) < outputBytes {
+		size += len(lines[len(lines)-1-kept]) + 1
+		kept++
 	}
-	output = strings.Join(lines, "\n")
-	if len(output) > outputBytes {
-		output = "…" + output[len(output)-outputBytes:]
+	kept = max(kept, 1) // the last line, however long
+	var b strings.Builder
+	if left := len(lines) - kept; left > 0 {
+		fmt.Fprintf(&b, "\n%s… (%d earlier lines)", outputIndent, left)
 	}
-	return "\n```\n" + strings.ReplaceAll(output, "```", "'''") + "\n```"
+	for _, l := range lines[len(lines)-kept:] {
+		b.WriteString("\n" + outputIndent + l)
+	}
+	return b.String()
 }
+
+// outputIndent starts each quoted line of output.
+const outputIndent = "  | "
 
 // describeContainer says why a container is not serving, from the engine's
 // state: crash-looping, exited with a code, killed for memory, missing. It

@@ -38,8 +38,8 @@ func TestDescribeContainer(t *testing.T) {
 	}
 }
 
-func TestFence(t *testing.T) {
-	if fence(" \n") != "" {
+func TestQuoteOutput(t *testing.T) {
+	if quoteOutput(" \n") != "" {
 		t.Error("empty output must show nothing")
 	}
 	var lines []string
@@ -47,11 +47,17 @@ func TestFence(t *testing.T) {
 		lines = append(lines, strings.Repeat("x", 10)+string(rune('a'+i%26)))
 	}
 	lines = append(lines, "DATABASE_URL=postgres://u:s3cret@db/x", "has ``` inside")
-	got := fence(strings.Join(lines, "\n"))
-	if !strings.HasPrefix(got, "\n```\n… (72 earlier lines)\n") || !strings.HasSuffix(got, "has ''' inside\n```") {
-		t.Errorf("fence = %q", got)
+	got := quoteOutput(strings.Join(lines, "\n"))
+	if !strings.HasPrefix(got, "\n  | … (72 earlier lines)\n  | xxxxxxxxxxu\n") || !strings.HasSuffix(got, "\n  | has ``` inside") {
+		t.Errorf("quoteOutput = %q", got)
 	}
-	if strings.Contains(got, "s3cret") || strings.Count(got, "\n") > outputLines+3 || len(got) > outputBytes+20 {
-		t.Errorf("fence kept too much or a secret: %q", got)
+	if strings.Contains(got, "s3cret") || strings.Count(got, "\n") > outputLines+1 {
+		t.Errorf("quoteOutput kept too much or a secret: %q", got)
+	}
+	// Long lines: cut at whole lines, within the byte bound.
+	long := strings.Repeat("y", 900)
+	got = quoteOutput(strings.Join([]string{long + "1", long + "2", long + "3", long + "4"}, "\n"))
+	if !strings.HasPrefix(got, "\n  | … (2 earlier lines)\n  | "+long+"3\n  | "+long+"4") || len(got) > outputBytes+100 {
+		t.Errorf("quoteOutput of long lines = %q", got)
 	}
 }

@@ -2,12 +2,14 @@ package slack_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/slack-go/slack"
 
 	"github.com/togather-foundation/togather-chatops/bot"
 	bslack "github.com/togather-foundation/togather-chatops/bot/slack"
@@ -158,5 +160,29 @@ func TestSlackEscapesAreUndone(t *testing.T) {
 	slash(t, fake, "lock staging db &amp; cache &lt;migration&gt;")
 	if text := <-got; text != "lock staging db & cache <migration>" {
 		t.Errorf("text = %q", text)
+	}
+}
+
+// TestPreformattedIsShownWhole: a journal longer than a section is shown
+// over several code blocks split between lines, its last line included;
+// a ``` in it does not end its block.
+func TestPreformattedIsShownWhole(t *testing.T) {
+	var lines []string
+	for i := range 100 {
+		lines = append(lines, fmt.Sprintf("%03d %s", i, strings.Repeat("j", 60)))
+	}
+	lines = append(lines, "output with ``` inside", "the last line says what failed")
+	_, blocks := bslack.Render(bot.Message{Blocks: []bot.Block{bot.Preformatted{Text: strings.Join(lines, "\n")}}})
+	var shown []string
+	for _, b := range blocks {
+		text := b.(*slack.SectionBlock).Text.Text
+		if len([]rune(text)) > 3000 || !strings.HasPrefix(text, "```") || !strings.HasSuffix(text, "```") || strings.Count(text, "```") != 2 {
+			t.Fatalf("not one code block within a section's 3000 characters: %q", text)
+		}
+		shown = append(shown, strings.Trim(text, "`"))
+	}
+	want := strings.ReplaceAll(strings.Join(lines, "\n"), "```", "'''")
+	if len(blocks) < 3 || strings.Join(shown, "\n") != want {
+		t.Errorf("%d blocks show:\n%s\nwant the whole text", len(blocks), strings.Join(shown, "\n"))
 	}
 }

@@ -2,6 +2,7 @@ package slack
 
 import (
 	"fmt"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/slack-go/slack"
@@ -32,14 +33,43 @@ func Render(m bot.Message) (text string, blocks []slack.Block) {
 		text = cut(m.PlainText(), maxText)
 	}
 	for i, b := range m.Blocks {
-		if len(blocks) == maxBlocks-1 && len(m.Blocks)-i > 1 {
-			note := fmt.Sprintf("… %d more blocks not shown (Slack allows %d).", len(m.Blocks)-i, maxBlocks)
-			blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, note, false, false)))
-			break
+		if p, ok := b.(bot.Preformatted); ok {
+			blocks = append(blocks, codeBlocks(p.Text)...)
+		} else {
+			blocks = append(blocks, renderBlock(b, i))
 		}
-		blocks = append(blocks, renderBlock(b, i))
+	}
+	if len(blocks) > maxBlocks {
+		note := fmt.Sprintf("… %d more blocks not shown (Slack allows %d).", len(blocks)-(maxBlocks-1), maxBlocks)
+		blocks = append(blocks[:maxBlocks-1], slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, note, false, false)))
 	}
 	return text, blocks
+}
+
+// codeBlocks shows preformatted text as code blocks, as many as it takes
+// at a section's length each, split between lines: a journal or a log is
+// shown whole, not cut at its end, where what failed is. A ``` in the text
+// would end the block, so it is shown as three single quotes.
+func codeBlocks(text string) []slack.Block {
+	const room = maxSectionText - 6 // the fences
+	var blocks []slack.Block
+	var chunk []string
+	size := 0
+	flush := func() {
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn("```"+strings.Join(chunk, "\n")+"```"), nil, nil))
+		chunk, size = nil, 0
+	}
+	for _, line := range strings.Split(strings.ReplaceAll(text, "```", "'''"), "\n") {
+		line = cut(line, room)
+		n := utf8.RuneCountInString(line)
+		if len(chunk) > 0 && size+n > room {
+			flush()
+		}
+		chunk = append(chunk, line)
+		size += n + 1
+	}
+	flush()
+	return blocks
 }
 
 func renderBlock(b bot.Block, i int) slack.Block {
@@ -64,8 +94,6 @@ func renderBlock(b bot.Block, i int) slack.Block {
 		return slack.NewSectionBlock(text, fields, nil)
 	case bot.Context:
 		return slack.NewContextBlock("", mrkdwn(cut(v.Text, maxContextText)))
-	case bot.Preformatted:
-		return slack.NewSectionBlock(mrkdwn("```"+cut(v.Text, maxSectionText-6)+"```"), nil, nil)
 	case bot.Divider:
 		return slack.NewDividerBlock()
 	case bot.Actions:

@@ -5,10 +5,10 @@
 // Like the real server it can refuse to start: with TESTAPP_REQUIRE_TABLES
 // (a comma-separated list, e.g. river_queue,river_job) it first connects to
 // DATABASE_URL and exits 1 unless the tables exist; mode crash-at-start
-// logs a few lines and exits 1. Its release commands, run as one-off
-// containers: `testapp migrate-river` creates the River tables and
-// `testapp sync` stands in for `server scrape sync --json` (it fails when
-// TESTAPP_SYNC_FAIL is set).
+// logs its configuration, a screenful, and exits 1. Its release commands,
+// run as one-off containers: `testapp migrate-river` creates the River
+// tables and `testapp sync` stands in for `server scrape sync --json` (it
+// fails when TESTAPP_SYNC_FAIL is set).
 //
 // SIGTERM or SIGINT starts a graceful shutdown: /health answers 503
 // shutting_down, the listener stays open for SHUTDOWN_DELAY (default 0) so
@@ -61,8 +61,13 @@ func run(args []string) error {
 		return err
 	}
 	if opts.Mode.Name == testapp.ModeCrashAtStart {
+		// A screenful, as the real server logs its configuration in JSON
+		// lines before it fails: more than a chat message holds at once.
 		log.Printf("testapp: starting version %s", opts.Version)
-		log.Printf("testapp: loading configuration")
+		for _, key := range []string{"ENVIRONMENT", "SLOT", "HTTP_ADDR", "DATABASE_URL", "DATABASE_MAX_CONNS", "JWT_ISSUER",
+			"RIVER_QUEUES", "SCRAPE_SOURCES_DIR", "GEOCODER", "CORS_ORIGINS", "RATE_LIMIT", "LOG_LEVEL"} {
+			log.Printf(`{"level":"info","component":"config","setting":%q,"source":"env","message":"configuration loaded"}`, key)
+		}
 		return errors.New("fatal: crashing at start as asked by mode " + opts.Mode.String())
 	}
 	if tables := os.Getenv("TESTAPP_REQUIRE_TABLES"); tables != "" {
