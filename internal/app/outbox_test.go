@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -70,12 +71,35 @@ func TestServeKilledAtTheEndNextLeaderSettlesMessages(t *testing.T) {
 	s.WantServing(ops.Blue, apptest.V1)
 }
 
+// TestLostEditsAreSettledByTheLeader has Slack lose every edit until a
+// deploy started from chat has ended: the leader then brings the request
+// message and the progress message to the deploy's final state.
+func TestLostEditsAreSettledByTheLeader(t *testing.T) {
+	c := startChat(t, false)
+	c.fake.FailNext("chat.update", "internal_error", 1000)
+	c.slash(t, "UALICE", "deploy staging "+apptest.V2)
+	req := c.waitMessage(t, slackfake.InChannel(deploys), slackfake.TextContains("asks to deploy"))
+	c.waitJournal(t, ops.KindDeploy, ops.StepDone)
+	// The request message is edited only to the outcome: once that edit
+	// was lost, Slack heals.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if slices.ContainsFunc(c.fake.Calls("chat.update"), func(call slackfake.Call) bool { return call.Params.Get("ts") == req.TS }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the outcome edit was never tried")
+		}
+	}
+	c.fake.Heal("chat.update")
+	c.waitFinal(t, req, "deploy of "+apptest.V2+" to staging", "done")
+}
+
 // waitJournal waits until the newest operation of kind on staging has
 // journalled the end of step.
-func (s *serveEnv) waitJournal(t *testing.T, kind ops.Kind, step ops.Step) {
+func (c *chatEnv) waitJournal(t *testing.T, kind ops.Kind, step ops.Step) {
 	t.Helper()
 	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		hist, err := s.Store.History(context.Background(), "staging", 10)
+		hist, err := c.Store.History(context.Background(), "staging", 10)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -108,12 +132,12 @@ func (s *serveEnv) stop(t *testing.T, p *serveProc) {
 // finalState reports whether req, the request message of the operation
 // called title, and its one progress message in req's thread both show the
 // operation ended in state, and says what they show.
-func (s *serveEnv) finalState(req slackfake.Message, title, state string) (bool, string) {
-	now, _ := s.fake.Message(req.Channel, req.TS)
+func (c *chatEnv) finalState(req slackfake.Message, title, state string) (bool, string) {
+	now, _ := c.fake.Message(req.Channel, req.TS)
 	ok := strings.Contains(slackfake.Render(now), title+": "+state)
 	shown := []string{"request: " + slackfake.Render(now)}
 	var progress int
-	for _, m := range s.fake.Thread(req.Channel, req.TS) {
+	for _, m := range c.fake.Thread(req.Channel, req.TS) {
 		if text := slackfake.Render(m); strings.Contains(text, title+" — ") {
 			progress++
 			ok = ok && strings.Contains(text, title+" — "+state)
@@ -124,20 +148,20 @@ func (s *serveEnv) finalState(req slackfake.Message, title, state string) (bool,
 }
 
 // wantFinal wants finalState now.
-func (s *serveEnv) wantFinal(t *testing.T, req slackfake.Message, title, state string) {
+func (c *chatEnv) wantFinal(t *testing.T, req slackfake.Message, title, state string) {
 	t.Helper()
-	if ok, shown := s.finalState(req, title, state); !ok {
+	if ok, shown := c.finalState(req, title, state); !ok {
 		t.Errorf("the messages of the %s do not show it %s:\n%s", title, state, shown)
 	}
 }
 
 // waitFinal waits up to a minute for finalState.
-func (s *serveEnv) waitFinal(t *testing.T, req slackfake.Message, title, state string) {
+func (c *chatEnv) waitFinal(t *testing.T, req slackfake.Message, title, state string) {
 	t.Helper()
 	var shown string
 	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		var ok bool
-		if ok, shown = s.finalState(req, title, state); ok {
+		if ok, shown = c.finalState(req, title, state); ok {
 			return
 		}
 	}
