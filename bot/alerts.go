@@ -28,6 +28,9 @@ type AlertStore interface {
 	AckAlert(ctx context.Context, key, user string, now time.Time) (bool, error)
 	SilenceAlert(ctx context.Context, key string, until, now time.Time) error
 	GetAlert(ctx context.Context, key string) (AlertRecord, error)
+	// AlertsOnMessage returns the groups whose message is channel/ts, by
+	// key: those a message lists, whichever replica posted it.
+	AlertsOnMessage(ctx context.Context, channel, ts string) ([]AlertRecord, error)
 }
 
 // Alert action ids; the value is the alert group's key.
@@ -52,7 +55,6 @@ type alertQueue struct {
 	timer    map[string]bool                   // a flush is scheduled for the channel
 	last     map[string]time.Time
 	interval map[string]time.Duration // current pace of the channel
-	digest   map[string][]string      // message ts → keys it lists
 }
 
 // Alert pacing: a gathering moment for a first alert, Slack's pace, and the
@@ -110,7 +112,7 @@ func (b *Bot) queueAlert(rec AlertRecord) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.pending == nil {
-		q.pending, q.timer, q.last, q.digest = map[string]map[string]AlertRecord{}, map[string]bool{}, map[string]time.Time{}, map[string][]string{}
+		q.pending, q.timer, q.last = map[string]map[string]AlertRecord{}, map[string]bool{}, map[string]time.Time{}
 		q.interval = map[string]time.Duration{}
 	}
 	if q.pending[rec.Channel] == nil {
@@ -149,19 +151,19 @@ func (b *Bot) flushAlerts(channel string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var fresh []AlertRecord
-	edits := map[string][]AlertRecord{}
+	edits := map[string]bool{}
 	for _, rec := range batch {
 		if rec.TS == "" {
 			fresh = append(fresh, rec)
 			continue
 		}
-		edits[rec.TS] = append(edits[rec.TS], rec)
+		edits[rec.TS] = true
 		if !rec.Alert.Firing {
 			_, _ = b.poster.Post(ctx, channel, rec.TS, Textf(fmt.Sprintf(":white_check_mark: Resolved: %s", rec.Alert.Summary)))
 		}
 	}
-	for ts, recs := range edits {
-		b.editAlertMessage(ctx, channel, ts, recs)
+	for ts := range edits {
+		b.editAlertMessage(ctx, channel, ts)
 	}
 	if len(fresh) == 0 {
 		return
@@ -178,36 +180,21 @@ func (b *Bot) flushAlerts(channel string) {
 		b.log.Error().Err(err).Int("alerts", len(fresh)).Msg("posting alerts failed; they stay recorded and will be posted with their next change")
 		return
 	}
-	keys := make([]string, len(fresh))
-	for i, rec := range fresh {
-		keys[i] = rec.Alert.Key
+	for _, rec := range fresh {
 		if err := b.alerts.SetAlertMessage(ctx, rec.Alert.Key, channel, ts); err != nil {
 			b.log.Warn().Err(err).Str("alert", rec.Alert.Key).Msg("recording the alert's message failed")
 		}
 	}
-	q.mu.Lock()
-	q.digest[ts] = keys
-	q.mu.Unlock()
 }
 
 // editAlertMessage re-renders a message from the stored state of the
-// groups it shows. After a restart the bot no longer knows which groups a
-// message listed, so a change is told in its thread instead.
-func (b *Bot) editAlertMessage(ctx context.Context, channel, ts string, changed []AlertRecord) {
-	b.alertQ.mu.Lock()
-	keys := b.alertQ.digest[ts]
-	b.alertQ.mu.Unlock()
-	if len(keys) == 0 {
-		for _, rec := range changed {
-			_, _ = b.poster.Post(ctx, channel, ts, Textf("Update: "+alertLine(rec)))
-		}
+// groups it shows, as the store records them: a restarted or new leader
+// edits the messages another replica posted.
+func (b *Bot) editAlertMessage(ctx context.Context, channel, ts string) {
+	recs, err := b.alerts.AlertsOnMessage(ctx, channel, ts)
+	if err != nil {
+		b.log.Warn().Err(err).Str("ts", ts).Msg("reading the alert groups of a message failed; it is not edited")
 		return
-	}
-	var recs []AlertRecord
-	for _, k := range keys {
-		if r, err := b.alerts.GetAlert(ctx, k); err == nil {
-			recs = append(recs, r)
-		}
 	}
 	if len(recs) == 0 {
 		return
@@ -216,7 +203,9 @@ func (b *Bot) editAlertMessage(ctx context.Context, channel, ts string, changed 
 	if len(recs) == 1 {
 		m = b.renderAlert(ctx, recs[0])
 	}
-	_ = b.poster.Update(ctx, channel, ts, m)
+	if err := b.poster.Update(ctx, channel, ts, m); err != nil {
+		b.log.Warn().Err(err).Str("ts", ts).Msg("editing an alert message failed")
+	}
 }
 
 // alertLine is one line about an alert group.

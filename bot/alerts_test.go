@@ -3,6 +3,7 @@ package bot_test
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -64,6 +65,19 @@ func (m *memAlerts) GetAlert(_ context.Context, key string) (bot.AlertRecord, er
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.recs[key], nil
+}
+
+func (m *memAlerts) AlertsOnMessage(_ context.Context, channel, ts string) ([]bot.AlertRecord, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var list []bot.AlertRecord
+	for _, r := range m.recs {
+		if r.Channel == channel && r.TS == ts {
+			list = append(list, r)
+		}
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].Alert.Key < list[j].Alert.Key })
+	return list, nil
 }
 
 // countingPoster records every post and edit.

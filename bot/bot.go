@@ -45,6 +45,9 @@ type Options struct {
 	Sizes DBSizeStore
 	// MaintenanceRules are the team's rules for maintenance windows.
 	MaintenanceRules ops.MaintenanceRules
+	// Outbox records what the messages of operations show, so the leader
+	// settles them; nil leaves them to the replica that ran the operation.
+	Outbox MessageOutbox
 	// Pager pages beyond chat; optional.
 	Pager  Pager
 	Logger zerolog.Logger
@@ -68,6 +71,7 @@ type Bot struct {
 	approval Approvals
 	poster   Poster
 	progress progress
+	outbox   MessageOutbox
 	alerts   AlertStore
 	pager    Pager
 	alertQ   alertQueue
@@ -92,7 +96,7 @@ func New(o Options) *Bot {
 	if o.Approvals.TTL <= 0 {
 		o.Approvals.TTL = 30 * time.Minute
 	}
-	b := &Bot{envs: o.Environments, authz: o.Authorizer, audit: o.Auditor, status: o.Status, envOps: o.Envs, ops: o.Ops,
+	b := &Bot{envs: o.Environments, authz: o.Authorizer, audit: o.Auditor, status: o.Status, envOps: o.Envs, ops: o.Ops, outbox: o.Outbox,
 		locks: o.Locks, channels: o.Channels, approval: o.Approvals, alerts: o.Alerts, incidents: o.Incidents, incidentPolicy: o.Incident,
 		secrets: o.Secrets, secretPolicy: o.SecretPolicy,
 		held: heldSecrets{files: o.EnvFiles, defaults: o.DefaultSecrets}, maint: o.Maintenance, sizes: o.Sizes, maintRules: o.MaintenanceRules.WithDefaults(),

@@ -174,20 +174,27 @@ func (b *Bot) runDeploy(ctx context.Context, op ops.Operation) {
 	}
 }
 
-// finishMessage edits an operation's request message to its outcome, with
-// a Roll back button while the previous slot of a deploy is warm.
+// finishMessage edits an operation's request message to its outcome at
+// once, for operations whose end is not journalled through Progress.
 func (b *Bot) finishMessage(ctx context.Context, op ops.Operation) {
 	channel, ts := op.Chat[chatChannel], op.Chat[chatTS]
 	if channel == "" || ts == "" {
 		return
 	}
+	if err := b.poster.Update(ctx, channel, ts, outcomeMessage(op)); err != nil {
+		b.log.Warn().Err(err).Str("op", op.ID).Msg("editing the request message failed")
+	}
+}
+
+// outcomeMessage is what an ended operation's request message shows: its
+// outcome, with a Roll back button while the previous slot of a deploy is
+// warm.
+func outcomeMessage(op ops.Operation) Message {
 	m := RenderOutcome(op)
 	if op.Kind == ops.KindDeploy && op.State == ops.StepDone {
 		m.Blocks = append(m.Blocks, Actions{ID: "outcome", Buttons: []Button{{ActionID: actRollback, Label: "Roll back", Value: op.ID, Style: Danger}}})
 	}
-	if err := b.poster.Update(ctx, channel, ts, m); err != nil {
-		b.log.Warn().Err(err).Str("op", op.ID).Msg("editing the request message failed")
-	}
+	return m
 }
 
 // RenderOutcome says how an operation ended and what state the environment

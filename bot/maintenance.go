@@ -578,19 +578,39 @@ func (b *Bot) endWindow(ctx context.Context, w ops.MaintenanceWindow, by string)
 	if err != nil {
 		b.log.Error().Err(err).Str("window", w.Name()).Msg("reading the muted alerts failed")
 	}
-	ended := "on schedule"
-	if by != "" {
-		ended = "by " + mention(by)
-	} else {
+	if by == "" {
 		b.auditJob(ctx, "maintenance.end", w.Env, w.Name()+" ended on schedule")
 	}
-	text := fmt.Sprintf(":white_check_mark: *Maintenance complete* — %s on %s ended %s after %s. %s\nWatching %s for %s; the summary follows here.",
-		w.Name(), w.Env, ended, fmtSpan(w.EndedAt.Sub(w.StartedAt)), summarizeAlerts("During the window", muted), w.Env, fmtSpan(b.maintRules.Watch))
+	text := fmt.Sprintf(":white_check_mark: *Maintenance complete* — %s on %s %s. %s\nWatching %s for %s; the summary follows here.",
+		w.Name(), w.Env, windowEnded(w, by, b.maintRules.Location), summarizeAlerts("During the window", muted), w.Env, fmtSpan(b.maintRules.Watch))
 	if w.TS != "" {
 		_ = b.poster.Update(ctx, w.Channel, w.TS, b.announcement(w, ":white_check_mark: Complete"))
 		b.threadPost(ctx, w, "end", text)
 	}
 	return nil
+}
+
+// endLate is how long after its scheduled end a window ends before the end
+// post says it is late: the leader moves windows every few seconds.
+const endLate = 30 * time.Second
+
+// windowEnded says how w, just ended, ended: by whom and after how long.
+// A scheduled end posted late — no replica led at the end, so the next
+// leader ends it — gives the scheduled end, and when and why it is posted.
+func windowEnded(w ops.MaintenanceWindow, by string, loc *time.Location) string {
+	if by != "" {
+		return fmt.Sprintf("ended by %s after %s", mention(by), fmtSpan(w.EndedAt.Sub(w.StartedAt)))
+	}
+	late := w.EndedAt.Sub(w.End)
+	if late < endLate {
+		return "ended on schedule after " + fmtSpan(w.EndedAt.Sub(w.StartedAt))
+	}
+	text := fmt.Sprintf("ended on schedule at %s (%s); posted %s late: no replica of the bot was running (or leading) at %s",
+		w.End.In(loc).Format("15:04 MST"), fmtSpan(w.End.Sub(w.StartedAt)), fmtSpan(late), w.End.In(loc).Format("15:04"))
+	if w.Mode == ops.Mode503 {
+		text += fmt.Sprintf(", so the maintenance page stayed up until %s", w.EndedAt.In(loc).Format("15:04:05 MST"))
+	}
+	return text
 }
 
 // watchSummary posts what happened in the watch after a window: the alerts

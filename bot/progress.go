@@ -15,32 +15,41 @@ const progressEvery = time.Second
 
 // progress keeps one progress message per operation in its thread and
 // edits it as journal entries arrive, at most once a second; entries that
-// arrive in between are coalesced, never dropped.
+// arrive in between are coalesced, never dropped. It owns the goroutines
+// of its flushes and of the timeline posts, which FlushProgress waits for.
 type progress struct {
-	mu  sync.Mutex
-	ops map[string]*opProgress
+	mu       sync.Mutex
+	ops      map[string]*opProgress
+	wg       sync.WaitGroup // scheduled and running flushes, timeline posts
+	draining bool           // FlushProgress runs: flush at once
 }
 
 type opProgress struct {
-	op        ops.Operation // latest state
-	ts        string        // the progress message in the thread
-	last      time.Time     // last post or edit
-	scheduled bool
+	op       ops.Operation // latest state
+	msgs     []OpMessage   // its messages; nil until the first flush
+	last     time.Time     // last post or edit
+	timer    *time.Timer   // the scheduled flush, nil when none
+	flushing bool
 }
 
 // Progress is told of every journal entry (the operations' Notify hook).
 // Operations started from chat get their progress in their thread, and
 // their request message edited to the outcome when they end — also when a
-// restarted bot recovers them.
+// restarted bot recovers them. What the messages show is recorded in the
+// outbox, so that the leader repairs them if this replica cannot.
 func (b *Bot) Progress(op ops.Operation, e ops.JournalEntry) {
+	b.progress.mu.Lock()
+	defer b.progress.mu.Unlock()
 	if e.Phase == ops.PhaseEnd && op.State.Terminal() && e.Step == op.State {
-		go b.operationOnTimeline(op)
+		b.progress.wg.Add(1)
+		go func() {
+			defer b.progress.wg.Done()
+			b.operationOnTimeline(op)
+		}()
 	}
 	if op.Chat[chatChannel] == "" || op.Chat[chatTS] == "" || e.Phase == ops.PhaseBegin || b.poster == nil {
 		return
 	}
-	b.progress.mu.Lock()
-	defer b.progress.mu.Unlock()
 	if b.progress.ops == nil {
 		b.progress.ops = map[string]*opProgress{}
 	}
@@ -50,52 +59,94 @@ func (b *Bot) Progress(op ops.Operation, e ops.JournalEntry) {
 		b.progress.ops[op.ID] = p
 	}
 	p.op = op
-	if p.scheduled {
-		return
+	if p.timer == nil && !p.flushing {
+		b.scheduleFlush(op.ID, p, progressEvery-b.now().Sub(p.last))
 	}
-	p.scheduled = true
-	wait := progressEvery - time.Since(p.last)
-	time.AfterFunc(max(wait, 0), func() { b.flushProgress(op.ID) })
 }
 
-// flushProgress posts or edits the progress message with the latest state.
-func (b *Bot) flushProgress(id string) {
+// scheduleFlush flushes p after wait, at once while draining. Call with
+// b.progress.mu held.
+func (b *Bot) scheduleFlush(id string, p *opProgress, wait time.Duration) {
+	if b.progress.draining {
+		wait = 0
+	}
+	b.progress.wg.Add(1)
+	p.timer = time.AfterFunc(max(wait, 0), func() { b.flushProgress(id, p) })
+}
+
+// FlushProgress sends the pending progress and outcome edits now, rather
+// than at their throttled time, and waits for every flush and timeline post
+// until ctx ends: a replica that shuts down calls it once its operations
+// have finished, so their last messages are not lost with the process.
+func (b *Bot) FlushProgress(ctx context.Context) error {
 	b.progress.mu.Lock()
-	p := b.progress.ops[id]
-	op, ts := p.op, p.ts
-	b.progress.mu.Unlock()
-	defer func() {
-		// Entries that came in while this flush ran get the next one.
-		b.progress.mu.Lock()
-		defer b.progress.mu.Unlock()
-		p.last, p.scheduled = time.Now(), false
-		if len(p.op.Journal) != len(op.Journal) {
-			p.scheduled = true
-			time.AfterFunc(progressEvery, func() { b.flushProgress(id) })
-		} else if op.State.Terminal() {
-			delete(b.progress.ops, id)
+	b.progress.draining = true
+	for id, p := range b.progress.ops {
+		// A timer stopped before it fired leaves its flush, already
+		// counted in the wait group, to run now.
+		if p.timer != nil && p.timer.Stop() {
+			go b.flushProgress(id, p)
 		}
+	}
+	b.progress.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		b.progress.wg.Wait()
+		close(done)
 	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("flush progress messages: %w", context.Cause(ctx))
+	}
+}
+
+// flushProgress posts or edits the progress message with the latest state,
+// and the request message once the operation has ended.
+func (b *Bot) flushProgress(id string, p *opProgress) {
+	defer b.progress.wg.Done()
+	b.progress.mu.Lock()
+	p.timer, p.flushing = nil, true
+	op, msgs := p.op, p.msgs
+	b.progress.mu.Unlock()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	m := renderProgress(op)
-	channel := op.Chat[chatChannel]
-	if ts == "" {
-		newTS, err := b.poster.Post(ctx, channel, op.Chat[chatTS], m)
-		if err != nil {
-			b.log.Warn().Err(err).Str("op", id).Msg("posting progress failed")
-			return
-		}
-		b.progress.mu.Lock()
-		p.ts = newTS
-		b.progress.mu.Unlock()
-	} else if err := b.poster.Update(ctx, channel, ts, m); err != nil {
-		b.log.Warn().Err(err).Str("op", id).Msg("editing progress failed")
+	if msgs == nil {
+		msgs = b.trackMessages(ctx, op)
 	}
-	if op.State.Terminal() {
-		b.finishMessage(ctx, op)
+	msgs, err := b.showOperation(ctx, op, msgs)
+	if err != nil {
+		b.log.Warn().Err(err).Str("op", id).Msg("progress messages not up to date; the leader settles them once the operation ends")
 	}
+
+	b.progress.mu.Lock()
+	defer b.progress.mu.Unlock()
+	p.msgs, p.last, p.flushing = msgs, b.now(), false
+	switch {
+	case len(p.op.Journal) != len(op.Journal):
+		// Entries that came in while this flush ran get the next one.
+		b.scheduleFlush(id, p, progressEvery)
+	case op.State.Terminal():
+		delete(b.progress.ops, id)
+	}
+}
+
+// trackMessages records op's messages in the outbox and returns them with
+// what was recorded before (a progress message posted by another replica,
+// say); without an outbox, or when it fails, they are op's messages as new.
+func (b *Bot) trackMessages(ctx context.Context, op ops.Operation) []OpMessage {
+	msgs := opMessages(op)
+	if b.outbox == nil {
+		return msgs
+	}
+	tracked, err := b.outbox.TrackMessages(ctx, msgs)
+	if err != nil {
+		b.log.Warn().Err(err).Str("op", op.ID).Msg("recording the operation's messages failed; a crash now leaves them unrepaired")
+		return msgs
+	}
+	return tracked
 }
 
 // renderProgress lists an operation's finished steps with their details.

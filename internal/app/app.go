@@ -128,6 +128,7 @@ func newBot(cfg *config.Config, store *postgres.Store, o *Ops, roles []bot.Role,
 		Status:       o,
 		Envs:         chatEnvironments{o},
 		Ops:          chatOperations{store},
+		Outbox:       store,
 		Locks:        store.Locks(),
 		Channels: bot.Channels{Deploys: cfg.Channels.Deploys, AlertsWarning: cfg.Channels.AlertsWarning, AlertsCritical: cfg.Channels.AlertsCritical,
 			Incidents: cfg.Channels.Incidents, Announcements: cfg.Channels.Announcements, OncallGroup: cfg.Slack.OncallGroup},
@@ -197,11 +198,21 @@ func (a *App) Run(ctx context.Context) error {
 	err := a.adapter.Run(ctx)
 	a.ready.Store(false)
 	<-keeperDone
+	// The drained operations' last edits are throttled: send them now.
+	flushCtx, cancelFlush := context.WithTimeout(context.Background(), flushTimeout)
+	defer cancelFlush()
+	if ferr := a.bot.FlushProgress(flushCtx); ferr != nil {
+		a.log.Warn().Err(ferr).Msg("shutting down with progress edits unsent; the next leader settles them")
+	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutCtx)
 	return err
 }
+
+// flushTimeout bounds how long shutdown waits for the last progress and
+// outcome edits.
+const flushTimeout = 10 * time.Second
 
 func (a *App) healthz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)

@@ -152,7 +152,9 @@ func (a *App) recoverEnv(ctx context.Context, eo *EnvOps) {
 const recoverEvery = 15 * time.Second
 
 // tick runs the leader's periodic chat duties: expiring approval requests,
-// incident update reminders and escalations, secret rotation reminders.
+// incident update reminders and escalations, secret rotation reminders,
+// maintenance windows, and the messages of finished operations that their
+// replica left behind.
 func (a *App) tick(ctx context.Context) {
 	every := min(tickEvery, a.cfg.Alerts.SEV1Every/4, a.cfg.Alerts.SEV2Every/4)
 	t := time.NewTicker(max(every, 100*time.Millisecond))
@@ -170,6 +172,9 @@ func (a *App) tick(ctx context.Context) {
 		}
 		if err := a.bot.MaintenanceTick(ctx); err != nil && ctx.Err() == nil {
 			a.log.Warn().Err(err).Msg("maintenance windows failed to move on")
+		}
+		if err := a.bot.SettleMessages(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn().Err(err).Msg("settling the messages of finished operations failed")
 		}
 		select {
 		case <-ctx.Done():

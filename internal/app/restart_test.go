@@ -1,12 +1,7 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"fmt"
-	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,7 +9,6 @@ import (
 
 	"github.com/togather-foundation/togather-chatops/internal/apptest"
 	"github.com/togather-foundation/togather-chatops/internal/slackfake"
-	"github.com/togather-foundation/togather-chatops/internal/testenv"
 	"github.com/togather-foundation/togather-chatops/ops"
 )
 
@@ -26,58 +20,28 @@ func TestServeKilledMidDeployRecoversAndSaysSo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs PostgreSQL, Docker and Caddy")
 	}
-	bin := testenv.Binary(t, "./cmd/togather-chatops")
-	listen := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	e := apptest.NewDeployEnv(t, func(yaml *string, _ *apptest.DeployEnv) {
-		*yaml = strings.Replace(*yaml, "roles: []\n", chatRoles, 1)
-		*yaml = strings.Replace(*yaml, "environments:", "slack: {ping_interval: 2s}\nhttp: {listen: \""+listen+"\"}\nenvironments:", 1)
-	})
-	fake := slackfake.New()
-	t.Cleanup(fake.Close)
-
-	serve := func(crashAt string) (*exec.Cmd, *bytes.Buffer) {
-		cmd := exec.Command(bin, "serve", "--config", e.ConfigPath)
-		cmd.Env = append(os.Environ(), "DATABASE_URL="+e.StoreDSN, "SLACK_APP_TOKEN="+fake.AppToken(),
-			"SLACK_BOT_TOKEN="+fake.BotToken(), "SLACK_API_URL="+fake.APIURL(), "TOGATHER_CHATOPS_CRASH_AT="+crashAt)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd, &out
+	s := newServeEnv(t)
+	first := s.serve(t, "healthy:end")
+	s.slash(t, "UALICE", "deploy staging "+apptest.V2)
+	if _, sig := first.exit(t); sig != syscall.SIGKILL {
+		t.Fatalf("serve was not killed mid-deploy:\n%s", first.out)
 	}
+	req := s.waitMessage(t, slackfake.InChannel(deploys), slackfake.TextContains("asks to deploy"))
 
-	first, out1 := serve("healthy:end")
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := fake.WaitOpens(ctx, 1); err != nil {
-		t.Fatalf("serve did not connect: %v\n%s", err, out1)
-	}
-	c := &chatEnv{DeployEnv: e, fake: fake}
-	c.slash(t, "UALICE", "deploy staging "+apptest.V2)
-	err := first.Wait()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("serve was not killed mid-deploy: %v\n%s", err, out1)
-	}
-	req := c.waitMessage(t, slackfake.InChannel(deploys), slackfake.TextContains("asks to deploy"))
-
-	second, out2 := serve("")
-	t.Cleanup(func() {
-		_ = second.Process.Signal(syscall.SIGTERM)
-		_ = second.Wait()
-	})
-	found := c.waitMessage(t, slackfake.InThread(req.TS), slackfake.TextContains("interrupted at"))
+	second := s.serve(t, "")
+	found := s.waitMessage(t, slackfake.InThread(req.TS), slackfake.TextContains("interrupted at"))
 	if !strings.Contains(slackfake.Render(found), "blue kept serving") {
-		t.Errorf("the thread does not say what serves:\n%s\nserve log:\n%s", slackfake.Render(found), out2)
+		t.Errorf("the thread does not say what serves:\n%s\nserve log:\n%s", slackfake.Render(found), second.out)
 	}
-	c.waitEdit(t, req, "failed")
-	c.WantServing(ops.Blue, apptest.V1)
-	if g := c.Container(ops.Green); g.Exists {
+	s.waitEdit(t, req, "failed")
+	s.WantServing(ops.Blue, apptest.V1)
+	if g := s.Container(ops.Green); g.Exists {
 		t.Errorf("the half-deployed green container was left: %+v", g)
 	}
-	c.WantNoLock()
-	if unfinished, err := e.Store.Unfinished(ctx); err != nil || len(unfinished) != 0 {
+	s.WantNoLock()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if unfinished, err := s.Store.Unfinished(ctx); err != nil || len(unfinished) != 0 {
 		t.Errorf("unfinished operations after recovery: %+v (%v)", unfinished, err)
 	}
 }

@@ -87,6 +87,13 @@ func (f *Fake) HTTPStatus(method string, code, n int) {
 	f.addFault(method, fault{kind: faultHTTPStatus, left: n, status: code})
 }
 
+// Heal drops the faults still pending for method: its next calls succeed.
+func (f *Fake) Heal(method string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.faults, method)
+}
+
 func (f *Fake) addFault(method string, flt fault) {
 	if flt.left <= 0 {
 		return

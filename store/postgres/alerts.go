@@ -142,6 +142,19 @@ func (s *Store) GetAlert(ctx context.Context, key string) (AlertRecord, error) {
 	return r, nil
 }
 
+// AlertsOnMessage returns the groups whose message is channel/ts, by key.
+func (s *Store) AlertsOnMessage(ctx context.Context, channel, ts string) ([]AlertRecord, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+alertColumns+` FROM alert_groups WHERE channel = $1 AND ts = $2 ORDER BY key`, channel, ts)
+	if err != nil {
+		return nil, fmt.Errorf("alert groups of message %s/%s: %w", channel, ts, err)
+	}
+	list, err := pgx.CollectRows(rows, scanAlert)
+	if err != nil {
+		return nil, fmt.Errorf("alert groups of message %s/%s: %w", channel, ts, err)
+	}
+	return list, nil
+}
+
 // getAlert reads the group key, with lock ("" or a locking clause such as
 // FOR UPDATE); an unknown key is ErrAlertNotFound.
 func getAlert(ctx context.Context, q querier, key, lock string) (AlertRecord, error) {

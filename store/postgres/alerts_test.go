@@ -170,3 +170,27 @@ func TestAlertConcurrent(t *testing.T) {
 	}
 	wantAlert(t, s, bot.AlertRecord{Alert: a, AckedBy: <-acked, AckedAt: t0.Add(time.Minute)})
 }
+
+func TestAlertsOnMessage(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := t.Context()
+	t0 := time.Date(2026, 12, 4, 14, 0, 0, 0, time.UTC)
+	for _, key := range []string{"staging/b", "staging/a", "staging/c"} {
+		a := incidents.Alert{Key: key, Source: "monitor", Env: "staging", Name: key, Severity: incidents.Warning, Firing: true, Count: 1, StartsAt: t0}
+		if _, _, err := s.UpsertAlert(ctx, a, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for key, ts := range map[string]string{"staging/a": "1.1", "staging/b": "1.1", "staging/c": "1.2"} {
+		if err := s.SetAlertMessage(ctx, key, "CWARN", ts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, err := s.AlertsOnMessage(ctx, "CWARN", "1.1")
+	if err != nil || len(list) != 2 || list[0].Alert.Key != "staging/a" || list[1].Alert.Key != "staging/b" {
+		t.Fatalf("AlertsOnMessage = %+v, %v; want staging/a and staging/b", list, err)
+	}
+	if list, err := s.AlertsOnMessage(ctx, "CCRIT", "1.1"); err != nil || len(list) != 0 {
+		t.Errorf("groups of another channel's message: %+v, %v", list, err)
+	}
+}

@@ -88,6 +88,7 @@ func TestMigrations(t *testing.T) {
 		"db_size_history":     6,
 		"leader_terms":        8,
 		"page_outbox":         9,
+		"message_outbox":      12,
 	}
 	names := []string{postgres.MigrationsTable, "schema_migrations"}
 	for name := range introducedBy {
