@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -57,7 +58,9 @@ func (a *Authorizer) Decide(ctx context.Context, user, permission, env string) (
 		if !matchPermission(r.Commands, permission) || !matchEnv(r.Environments, env) {
 			continue
 		}
-		ok, err := a.member(ctx, r, user)
+		// Only reads may lean on a list Slack could not refresh: who may
+		// change things, or approve, is never decided on stale membership.
+		ok, err := a.member(ctx, r, user, readOnly[permission])
 		if err != nil {
 			groupErr = err
 			continue
@@ -66,7 +69,12 @@ func (a *Authorizer) Decide(ctx context.Context, user, permission, env string) (
 			return true, ""
 		}
 	}
-	if groupErr != nil {
+	var stale *staleGroupError
+	switch {
+	case errors.As(groupErr, &stale):
+		return false, fmt.Sprintf("your group membership could not be refreshed (%v), and %s changes things, so it is not decided on the list cached %s ago; read-only commands still work. Try again in a minute.",
+			stale.err, permission, stale.age.Round(time.Second))
+	case groupErr != nil:
 		return false, fmt.Sprintf("your group membership could not be checked (%v); try again in a minute", groupErr)
 	}
 	where := ""
@@ -83,20 +91,22 @@ func (a *Authorizer) Permitted(ctx context.Context, user, permission string) boo
 		if !matchPermission(r.Commands, permission) {
 			continue
 		}
-		if ok, err := a.member(ctx, r, user); err == nil && ok {
+		if ok, err := a.member(ctx, r, user, true); err == nil && ok {
 			return true
 		}
 	}
 	return false
 }
 
-func (a *Authorizer) member(ctx context.Context, r Role, user string) (bool, error) {
+// member reports whether user is in role r; with allowStale a group whose
+// refresh failed is judged on its last list.
+func (a *Authorizer) member(ctx context.Context, r Role, user string, allowStale bool) (bool, error) {
 	if slices.Contains(r.Users, user) {
 		return true, nil
 	}
 	var lastErr error
 	for _, g := range r.Groups {
-		members, err := a.groupMembers(ctx, g)
+		members, err := a.groupMembers(ctx, g, allowStale)
 		if err != nil {
 			lastErr = err
 			continue
@@ -108,10 +118,21 @@ func (a *Authorizer) member(ctx context.Context, r Role, user string) (bool, err
 	return false, lastErr
 }
 
+// staleGroupError is a refresh that failed while a list older than the TTL
+// was cached.
+type staleGroupError struct {
+	err error
+	age time.Duration
+}
+
+func (e *staleGroupError) Error() string { return e.err.Error() }
+func (e *staleGroupError) Unwrap() error { return e.err }
+
 // groupMembers returns the cached members of a group, refreshing them after
-// the TTL. When a refresh fails a stale list is still used: a Slack hiccup
-// at 3 a.m. must not lock the on-call engineer out.
-func (a *Authorizer) groupMembers(ctx context.Context, group string) ([]string, error) {
+// the TTL. When a refresh fails the stale list is used only with
+// allowStale (reads: a Slack hiccup at 3 a.m. must not hide status from the
+// on-call engineer); otherwise the failure is a *staleGroupError.
+func (a *Authorizer) groupMembers(ctx context.Context, group string, allowStale bool) ([]string, error) {
 	a.mu.Lock()
 	e, ok := a.cache[group]
 	a.mu.Unlock()
@@ -123,10 +144,14 @@ func (a *Authorizer) groupMembers(ctx context.Context, group string) ([]string, 
 	}
 	members, err := a.groups.GroupMembers(ctx, group)
 	if err != nil {
-		if ok {
+		err = fmt.Errorf("members of %s: %w", group, err)
+		switch {
+		case ok && allowStale:
 			return e.members, nil
+		case ok:
+			return nil, &staleGroupError{err: err, age: a.now().Sub(e.fetched)}
 		}
-		return nil, fmt.Errorf("members of %s: %w", group, err)
+		return nil, err
 	}
 	a.mu.Lock()
 	a.cache[group] = groupEntry{members: members, fetched: a.now()}

@@ -179,12 +179,44 @@ func TestAuthorizerGroupCache(t *testing.T) {
 	now = now.Add(2 * time.Minute)
 	g.err = errors.New("slack down")
 	if ok, why := a.Decide(ctx, "UBOB", "status", "staging"); !ok {
-		t.Errorf("a failed refresh should fall back to the stale list; refused: %s", why)
+		t.Errorf("a failed refresh should fall back to the stale list for a read; refused: %s", why)
 	}
 	fresh := bot.NewAuthorizer(roles, g, time.Minute, nil)
 	ok, why := fresh.Decide(ctx, "UBOB", "status", "staging")
 	if ok || !strings.Contains(why, "could not be checked") {
 		t.Errorf("no cache and resolver down: ok=%v why=%q", ok, why)
+	}
+}
+
+// After the TTL a group list Slack cannot refresh decides reads only: a
+// write or an approval is refused with why, and allowed again once Slack
+// answers (issue 11 item 9).
+func TestStaleGroupFailsClosedForChanges(t *testing.T) {
+	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	g := &groups{members: map[string][]string{"SOPS": {"UCAROL"}}}
+	roles := []bot.Role{{Name: "ops", Groups: []string{"SOPS"}, Commands: []string{"*"}, Environments: []string{"*"}}}
+	a := bot.NewAuthorizer(roles, g, time.Minute, func() time.Time { return now })
+	ctx := context.Background()
+	for _, perm := range []string{"status", "deploy", "approve"} {
+		if ok, why := a.Decide(ctx, "UCAROL", perm, "production"); !ok {
+			t.Fatalf("%s with a fresh list refused: %s", perm, why)
+		}
+	}
+	now = now.Add(5 * time.Minute)
+	g.err = errors.New("ratelimited")
+	if ok, why := a.Decide(ctx, "UCAROL", "status", "production"); !ok {
+		t.Errorf("a read on the stale list refused: %s", why)
+	}
+	for _, perm := range []string{"deploy", "approve", "rollback", "snapshot.restore"} {
+		ok, why := a.Decide(ctx, "UCAROL", perm, "production")
+		if ok || !strings.Contains(why, "could not be refreshed") || !strings.Contains(why, "ratelimited") ||
+			!strings.Contains(why, "cached 5m0s ago") || !strings.Contains(why, "read-only commands still work") {
+			t.Errorf("%s on a stale list: ok=%v why=%q; want refused, saying why and what still works", perm, ok, why)
+		}
+	}
+	g.err = nil
+	if ok, why := a.Decide(ctx, "UCAROL", "deploy", "production"); !ok {
+		t.Errorf("deploy once Slack answers again refused: %s", why)
 	}
 }
 
