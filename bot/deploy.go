@@ -2,8 +2,8 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -62,14 +62,15 @@ func (b *Bot) handleDeploy(ctx context.Context, req Request, cmd Command, rw Res
 		return err
 	}
 	now := b.now()
+	binding := report.Binding()
 	op := ops.Operation{ID: ops.NewOpID(ops.KindDeploy, now), Kind: ops.KindDeploy, Env: cmd.Env, Requester: req.User, Reason: reason,
 		State: ops.StepRequested, Version: version, Image: report.Image, ImageID: report.ImageID, CreatedAt: now, UpdatedAt: now,
-		Chat: map[string]string{chatChannel: b.channels.Deploys, chatHash: report.Hash, chatNeeded: strconv.Itoa(needed),
-			chatExpires: now.Add(b.approval.TTL).UTC().Format(time.RFC3339)}}
+		Chat:     map[string]string{chatChannel: b.channels.Deploys},
+		Approval: &ops.Approval{Needed: needed, Expires: now.Add(b.approval.TTL), Binding: &binding}}
 	if needed > 0 {
 		msg.Blocks = append(msg.Blocks,
 			Context{Text: fmt.Sprintf("Needs %d approval(s) from someone other than <@%s>, bound to image %s and report %s; expires at %s.",
-				needed, req.User, shortID(report.ImageID), shortID(report.Hash), now.Add(b.approval.TTL).UTC().Format("15:04 UTC"))},
+				needed, req.User, shortID(report.ImageID), shortID(report.Hash), op.Approval.Expires.UTC().Format("15:04 UTC"))},
 			Actions{ID: "approval", Buttons: []Button{
 				{ActionID: actApprove, Label: "Approve", Value: op.ID, Style: Primary},
 				{ActionID: actReject, Label: "Reject", Value: op.ID, Style: Danger},
@@ -255,8 +256,18 @@ func (b *Bot) HandleAction(ctx context.Context, req Request, rw Responder) error
 	return rw.Reply(ctx, Textf(":information_source: This button is no longer active. Run the command again to get a fresh one."))
 }
 
-// pending loads the operation a button acts on and checks it still waits.
-func (b *Bot) pending(ctx context.Context, id string, rw Responder) (ops.Operation, bool) {
+// Answers a request waits for: approvals (Approve, Reject) when it needs
+// any, else a confirmation (Roll back now, Cancel).
+const (
+	byApproval     = true
+	byConfirmation = false
+)
+
+// pending loads the operation a button acts on and checks that it still
+// waits, and for this kind of answer: a confirmation button cannot start a
+// request that needs approvals, nor Approve one that needs a confirmation
+// (a forged or mismatched payload), and such a press is audited as denied.
+func (b *Bot) pending(ctx context.Context, req Request, id string, approval bool, rw Responder) (ops.Operation, bool) {
 	op, err := b.ops.Get(ctx, id)
 	if err != nil {
 		_ = rw.Reply(ctx, Textf(":information_source: This request no longer exists."))
@@ -266,16 +277,25 @@ func (b *Bot) pending(ctx context.Context, id string, rw Responder) (ops.Operati
 		_ = rw.Reply(ctx, Textf(fmt.Sprintf(":information_source: This request is already %s; the button does nothing now.", op.State)))
 		return op, false
 	}
-	if exp, err := time.Parse(time.RFC3339, op.Chat[chatExpires]); err == nil && !b.now().Before(exp) {
+	if op.Approval == nil || op.Approval.Expired(b.now()) {
 		b.expire(ctx, op)
 		_ = rw.Reply(ctx, Textf(":hourglass: This request expired; ask again for a fresh pre-flight report."))
+		return op, false
+	}
+	if (op.Approval.Needed > 0) != approval {
+		want := "a confirmation"
+		if op.Approval.Needed > 0 {
+			want = fmt.Sprintf("%d approval(s)", op.Approval.Needed)
+		}
+		_ = b.record(ctx, req, req.Action.ActionID, op.Env, false, fmt.Sprintf("button %s on %s, which needs %s", req.Action.ActionID, op.ID, want))
+		_ = rw.Reply(ctx, Textf(fmt.Sprintf(":no_entry: This button does not answer the %s: it needs %s.", title(op), want)))
 		return op, false
 	}
 	return op, true
 }
 
 func (b *Bot) approve(ctx context.Context, req Request, rw Responder) error {
-	op, ok := b.pending(ctx, req.Action.Value, rw)
+	op, ok := b.pending(ctx, req, req.Action.Value, byApproval, rw)
 	if !ok {
 		return nil
 	}
@@ -296,8 +316,7 @@ func (b *Bot) approve(ctx context.Context, req Request, rw Responder) error {
 	case !added:
 		return rw.Reply(ctx, Textf(":information_source: You already approved this request: it needs someone else."))
 	}
-	needed, _ := strconv.Atoi(op.Chat[chatNeeded])
-	if got := len(op.Approvers); got < needed {
+	if got, needed := len(op.Approvers), op.Approval.Needed; got < needed {
 		_, _ = b.poster.Post(ctx, op.Chat[chatChannel], op.Chat[chatTS], Textf(fmt.Sprintf(":ballot_box_with_check: Approved by <@%s> (%d of %d).", req.User, got, needed)))
 		return nil
 	}
@@ -306,9 +325,8 @@ func (b *Bot) approve(ctx context.Context, req Request, rw Responder) error {
 		return err // another approver's click completed it
 	}
 	if op.Kind == ops.KindDeploy {
-		fresh, err := b.envOps.Preflight(ctx, ops.PreflightRequest{Env: op.Env, Version: op.Version, Now: b.now()})
-		if err != nil || fresh.ImageID != op.ImageID || fresh.Hash != op.Chat[chatHash] {
-			return b.voidApproval(ctx, op, fresh, err)
+		if void, err := b.recheck(ctx, op); void {
+			return err
 		}
 	}
 	_ = b.poster.Update(ctx, op.Chat[chatChannel], op.Chat[chatTS], Message{Text: fmt.Sprintf(":rocket: %s approved by <@%s>: running…", title(op), req.User),
@@ -317,20 +335,33 @@ func (b *Bot) approve(ctx context.Context, req Request, rw Responder) error {
 	return nil
 }
 
-// voidApproval ends an approved deploy whose image or pre-flight changed
-// since the report the approvers saw, and asks for a fresh approval.
-func (b *Bot) voidApproval(ctx context.Context, op ops.Operation, fresh ops.Report, cause error) error {
-	why := "the pre-flight report changed since it was approved"
-	switch {
-	case cause != nil:
-		why = "the pre-flight checks could not run again: " + cause.Error()
-	case fresh.ImageID != op.ImageID:
-		why = fmt.Sprintf("the image of %s changed (%s → %s) since it was approved", op.Version, shortID(op.ImageID), shortID(fresh.ImageID))
+// recheck runs the pre-flight checks of an approved deploy again, with the
+// options the approvers saw, and voids the approval when the image, the
+// pending migrations or a check's outcome got worse since. err is a
+// failure to run the checks or to post about the void.
+func (b *Bot) recheck(ctx context.Context, op ops.Operation) (void bool, err error) {
+	bound := op.Approval.Binding
+	if bound == nil {
+		return true, b.voidApproval(ctx, op, ops.Report{}, "the request was made by an older version of the bot, which bound no pre-flight report to it")
 	}
+	fresh, err := b.envOps.Preflight(ctx, bound.Request(op.Env, op.Version, b.now()))
+	if err != nil {
+		return true, errors.Join(err, b.voidApproval(ctx, op, ops.Report{}, "the pre-flight checks could not run again: "+err.Error()))
+	}
+	if drift := bound.Drift(fresh); len(drift) > 0 {
+		return true, b.voidApproval(ctx, op, fresh, "since it was approved, "+strings.Join(drift, "; "))
+	}
+	return false, nil
+}
+
+// voidApproval ends an approved deploy whose image or pre-flight outcome
+// changed since the report the approvers saw, says why, and posts the
+// fresh report when there is one.
+func (b *Bot) voidApproval(ctx context.Context, op ops.Operation, fresh ops.Report, why string) error {
 	_, _, _ = b.ops.Transition(ctx, op.ID, []ops.Step{ops.StepApproved}, ops.StepFailed, ops.JournalEntry{At: b.now(), Step: ops.StepFailed, Phase: ops.PhaseEnd, Detail: "approval void: " + why})
-	_ = b.poster.Update(ctx, op.Chat[chatChannel], op.Chat[chatTS], Textf(fmt.Sprintf(":warning: The approval of %s on %s is void: %s. Nothing was deployed; a fresh report follows.", op.Version, op.Env, why)))
-	if cause != nil {
-		return cause
+	_ = b.poster.Update(ctx, op.Chat[chatChannel], op.Chat[chatTS], Textf(fmt.Sprintf(":warning: The approval of %s on %s is void: %s. Nothing was deployed; ask again for a fresh report and approval.", op.Version, op.Env, why)))
+	if fresh.Env == "" {
+		return nil
 	}
 	m := RenderPreflight(fresh)
 	m.Blocks = append([]Block{Section{Text: fmt.Sprintf("Fresh report for <@%s>'s deploy of `%s` to *%s*: ask again with `/togather deploy %s %s` to get approval buttons.", op.Requester, op.Version, op.Env, op.Env, op.Version)}}, m.Blocks...)
@@ -339,37 +370,55 @@ func (b *Bot) voidApproval(ctx context.Context, op ops.Operation, fresh ops.Repo
 }
 
 func (b *Bot) askRejectReason(ctx context.Context, req Request, rw Responder) error {
-	op, ok := b.pending(ctx, req.Action.Value, rw)
+	op, ok := b.pending(ctx, req, req.Action.Value, byApproval, rw)
 	if !ok {
 		return nil
 	}
-	if allowed, why := b.authz.Decide(ctx, req.User, "approve", op.Env); !allowed && req.User != op.Requester {
+	if allowed, why := b.mayReject(ctx, req.User, op); !allowed {
 		return rw.Reply(ctx, Textf(":no_entry: "+why))
 	}
 	forms, ok := b.poster.(FormOpener)
 	if !ok {
-		return b.rejectWith(ctx, req.User, op.ID, "(no reason: this chat cannot ask)", rw)
+		return b.rejectWith(ctx, req, op.ID, "(no reason: this chat cannot ask)", rw)
 	}
 	return forms.OpenForm(ctx, req.Action.TriggerID, Form{ID: formReject, Value: op.ID, Title: "Reject request", Submit: "Reject",
 		Inputs: []FormInput{{ID: inputReason, Label: fmt.Sprintf("Why reject the %s?", title(op)), Multiline: true}}})
 }
 
-func (b *Bot) reject(ctx context.Context, req Request, rw Responder) error {
-	return b.rejectWith(ctx, req.User, req.Action.Value, strings.TrimSpace(req.Action.Inputs[inputReason]), rw)
+// mayReject decides whether user may reject op: its requester withdraws
+// it, anyone else needs the approve permission.
+func (b *Bot) mayReject(ctx context.Context, user string, op ops.Operation) (bool, string) {
+	if user == op.Requester {
+		return true, "the requester withdraws the request"
+	}
+	return b.authz.Decide(ctx, user, "approve", op.Env)
 }
 
-func (b *Bot) rejectWith(ctx context.Context, user, id, reason string, rw Responder) error {
-	op, ok := b.pending(ctx, id, rw)
+func (b *Bot) reject(ctx context.Context, req Request, rw Responder) error {
+	return b.rejectWith(ctx, req, req.Action.Value, strings.TrimSpace(req.Action.Inputs[inputReason]), rw)
+}
+
+// rejectWith ends a request its requester withdraws or an approver
+// rejects; the decision is checked again here, where the form's submission
+// lands, and audited either way.
+func (b *Bot) rejectWith(ctx context.Context, req Request, id, reason string, rw Responder) error {
+	op, ok := b.pending(ctx, req, id, byApproval, rw)
 	if !ok {
 		return nil
 	}
-	_ = b.record(ctx, Request{User: user}, "reject", op.Env, true, reason+" ("+op.ID+")")
+	allowed, why := b.mayReject(ctx, req.User, op)
+	if err := b.record(ctx, req, "reject", op.Env, allowed, fmt.Sprintf("%s; reason %q (%s)", why, reason, op.ID)); err != nil && allowed {
+		return rw.Reply(ctx, Textf(":x: The rejection could not be audited, so nothing was changed: "+err.Error()))
+	}
+	if !allowed {
+		return rw.Reply(ctx, Textf(":no_entry: "+why))
+	}
 	op, moved, err := b.ops.Transition(ctx, op.ID, []ops.Step{ops.StepRequested}, ops.StepFailed,
-		ops.JournalEntry{At: b.now(), Step: ops.StepFailed, Phase: ops.PhaseEnd, Detail: fmt.Sprintf("rejected by %s: %s", user, reason)})
+		ops.JournalEntry{At: b.now(), Step: ops.StepFailed, Phase: ops.PhaseEnd, Detail: fmt.Sprintf("rejected by %s: %s", req.User, reason)})
 	if err != nil || !moved {
 		return err
 	}
-	return b.poster.Update(ctx, op.Chat[chatChannel], op.Chat[chatTS], Textf(fmt.Sprintf(":no_entry_sign: The %s was rejected by <@%s>: %s. Nothing was changed.", title(op), user, reason)))
+	return b.poster.Update(ctx, op.Chat[chatChannel], op.Chat[chatTS], Textf(fmt.Sprintf(":no_entry_sign: The %s was rejected by <@%s>: %s. Nothing was changed.", title(op), req.User, reason)))
 }
 
 // expire ends a request nobody approved in time and says so on its message.
@@ -390,7 +439,7 @@ func (b *Bot) ExpireRequests(ctx context.Context) error {
 		return fmt.Errorf("expire requests: %w", err)
 	}
 	for _, op := range list {
-		if exp, err := time.Parse(time.RFC3339, op.Chat[chatExpires]); err == nil && op.State == ops.StepRequested && !b.now().Before(exp) {
+		if op.State == ops.StepRequested && op.Approval != nil && op.Approval.Expired(b.now()) {
 			b.expire(ctx, op)
 		}
 	}

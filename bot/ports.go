@@ -58,13 +58,11 @@ type Operations interface {
 }
 
 // Chat keys of an operation's Chat map: where its request message is and
-// what its approval is bound to.
+// what it acts on. What an approval needs and is bound to is the
+// operation's Approval, never these.
 const (
 	chatChannel = "channel"
 	chatTS      = "ts"
-	chatHash    = "report_hash"
-	chatNeeded  = "approvals_needed"
-	chatExpires = "expires_at"
 	chatTarget  = "target"           // a snapshot name for restores
 	chatRestore = "restore_snapshot" // a rollback restores the pre-deploy snapshot first
 )

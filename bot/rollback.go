@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/togather-foundation/togather-chatops/ops"
 )
@@ -19,7 +18,7 @@ func (b *Bot) handleRollback(ctx context.Context, req Request, cmd Command, rw R
 	now := b.now()
 	op := ops.Operation{ID: ops.NewOpID(ops.KindRollback, now), Kind: ops.KindRollback, Env: cmd.Env, Requester: req.User, Reason: reason,
 		State: ops.StepRequested, CreatedAt: now, UpdatedAt: now,
-		Chat: map[string]string{chatChannel: b.channels.Deploys, chatExpires: now.Add(b.approval.TTL).UTC().Format(time.RFC3339)}}
+		Chat: map[string]string{chatChannel: b.channels.Deploys}, Approval: &ops.Approval{Expires: now.Add(b.approval.TTL)}}
 	force := cmd.Bool("force")
 	if cmd.Bool("restore-snapshot") {
 		// Restoring the database needs what `snapshot restore` needs, and a
@@ -63,7 +62,7 @@ func (b *Bot) handleRollback(ctx context.Context, req Request, cmd Command, rw R
 // confirm starts a confirmed rollback; anyone allowed to roll back may
 // confirm it.
 func (b *Bot) confirm(ctx context.Context, req Request, rw Responder) error {
-	op, ok := b.pending(ctx, req.Action.Value, rw)
+	op, ok := b.pending(ctx, req, req.Action.Value, byConfirmation, rw)
 	if !ok {
 		return nil
 	}
@@ -104,7 +103,7 @@ func (b *Bot) mayRestore(ctx context.Context, req Request, env, what string) err
 }
 
 func (b *Bot) cancel(ctx context.Context, req Request, rw Responder) error {
-	op, ok := b.pending(ctx, req.Action.Value, rw)
+	op, ok := b.pending(ctx, req, req.Action.Value, byConfirmation, rw)
 	if !ok {
 		return nil
 	}
@@ -169,8 +168,8 @@ func (b *Bot) handleRestore(ctx context.Context, req Request, cmd Command, rw Re
 func (b *Bot) askApproval(ctx context.Context, op ops.Operation, target string, needed int, text string) error {
 	now := b.now()
 	op.ID, op.State, op.CreatedAt, op.UpdatedAt = ops.NewOpID(op.Kind, now), ops.StepRequested, now, now
-	op.Chat = map[string]string{chatChannel: b.channels.Deploys, chatNeeded: fmt.Sprint(needed), chatTarget: target,
-		chatExpires: now.Add(b.approval.TTL).UTC().Format(time.RFC3339)}
+	op.Chat = map[string]string{chatChannel: b.channels.Deploys, chatTarget: target}
+	op.Approval = &ops.Approval{Needed: needed, Expires: now.Add(b.approval.TTL)}
 	msg := Message{Text: text, Blocks: []Block{Section{Text: text},
 		Context{Text: fmt.Sprintf("Needs %d approval(s) from someone other than <@%s>.", needed, op.Requester)},
 		Actions{ID: "approval", Buttons: []Button{{ActionID: actApprove, Label: "Approve", Value: op.ID, Style: Primary}, {ActionID: actReject, Label: "Reject", Value: op.ID, Style: Danger}}}}}

@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -406,7 +407,7 @@ func (dp *Deployer) migrate(ctx context.Context, r *run) (string, error) {
 	if d.Migrator == nil || (d.Env.Migrations.Dir == "" && d.Env.Migrations.ImagePath == "") {
 		return "no migrations configured", nil
 	}
-	dir, cleanup, err := d.MigrationsDir(ctx, r.op.Image)
+	dir, cleanup, err := d.MigrationsDir(ctx, cmp.Or(r.op.ImageID, r.op.Image))
 	if err != nil {
 		return "", err
 	}

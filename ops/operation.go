@@ -93,6 +93,8 @@ type Operation struct {
 	// Chat holds where the operation is discussed (channel and thread), so
 	// a restart can report there; opaque to ops.
 	Chat map[string]string `json:"chat,omitempty"`
+	// Approval is what a request waits for; nil for one that never did.
+	Approval *Approval `json:"approval,omitempty"`
 	// Approvers are the distinct users who approved it, in order.
 	Approvers []string       `json:"approvers,omitempty"`
 	Journal   []JournalEntry `json:"journal,omitempty"`

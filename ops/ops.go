@@ -126,8 +126,11 @@ type ContainerInfo struct {
 
 // ContainerSpec is everything needed to create one slot container.
 type ContainerSpec struct {
-	Name          string
-	Image         string
+	Name  string
+	Image string // the reference; what Inspect reports
+	// ImageID, when set, is the content the container is created from, so
+	// a tag re-pointed since it was approved cannot change what runs.
+	ImageID       string
 	Env           []string // KEY=VALUE, applied after EnvFile
 	EnvFile       string   // path of a KEY=VALUE file read on the bot's host; empty for none
 	HostPort      int      // bound on 127.0.0.1

@@ -40,8 +40,8 @@ type Check struct {
 	Remediation string      `json:"remediation,omitempty"` // one line; empty when the check passed
 }
 
-// Report is the outcome of a pre-flight run. Approvals are bound to its
-// Hash.
+// Report is the outcome of a pre-flight run. Approvals are bound to what
+// it found (Binding), which its Hash sums up.
 type Report struct {
 	Env         string      `json:"env"`
 	Version     string      `json:"version"`
@@ -53,6 +53,9 @@ type Report struct {
 	Window      string      `json:"window"`             // where now is relative to the deploy window
 	GeneratedAt time.Time   `json:"generated_at"`
 	Hash        string      `json:"hash"`
+	// The options the checks ran with (PreflightRequest).
+	AllowDestructive string `json:"allow_destructive,omitempty"`
+	OverrideWindow   string `json:"override_window,omitempty"`
 }
 
 // Verdict is fail when a check failed, else warn when one warned, else pass.
@@ -92,41 +95,15 @@ func (r Report) withStatus(s CheckStatus) []Check {
 	return out
 }
 
-// ComputeHash is the SHA-256 (hex) of a canonical encoding of what the
-// report says: environment, version, image id, each check's name, status
-// and message, and the pending migrations with their findings. Times are
-// left out, so an unchanged system gives the same hash on every run.
+// ComputeHash is the SHA-256 (hex) of the environment, the version and
+// the report's Binding: what it found, not how it words it, so an
+// unchanged system gives the same hash on every run.
 func (r Report) ComputeHash() string {
-	type check struct{ Name, Status, Message string }
-	type migration struct {
-		Version uint
-		Name    string
-	}
-	type finding struct{ Migration, Rule, Message string }
-	canon := struct {
-		Env, Version, ImageID string
-		Checks                []check
-		Pending               []migration
-		Findings              []finding
-	}{Env: r.Env, Version: r.Version, ImageID: r.ImageID}
-	for _, c := range r.Checks {
-		canon.Checks = append(canon.Checks, check{c.Name, string(c.Status), c.Message})
-	}
-	for _, m := range r.Pending {
-		canon.Pending = append(canon.Pending, migration{m.Version, m.Name})
-	}
-	for _, f := range r.Findings {
-		canon.Findings = append(canon.Findings, finding{f.Migration, f.Rule, f.Message})
-	}
-	slices.SortFunc(canon.Checks, func(a, b check) int {
-		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.Status, b.Status), cmp.Compare(a.Message, b.Message))
-	})
-	slices.SortFunc(canon.Pending, func(a, b migration) int { return cmp.Compare(a.Version, b.Version) })
-	slices.SortFunc(canon.Findings, func(a, b finding) int {
-		return cmp.Or(cmp.Compare(a.Migration, b.Migration), cmp.Compare(a.Rule, b.Rule), cmp.Compare(a.Message, b.Message))
-	})
-	b, err := json.Marshal(canon)
-	if err != nil { // strings and numbers only: cannot happen
+	b, err := json.Marshal(struct {
+		Env, Version string
+		Binding      Binding
+	}{r.Env, r.Version, r.Binding()})
+	if err != nil { // strings, a sorted map and slices only: cannot happen
 		panic(err)
 	}
 	sum := sha256.Sum256(b)
@@ -316,7 +293,8 @@ func (p *Preflighter) Run(ctx context.Context, req PreflightRequest) (Report, er
 		now = time.Now()
 	}
 	ref := d.Env.ImageRef(req.Version)
-	rep := Report{Env: req.Env, Version: req.Version, Image: ref, GeneratedAt: now}
+	rep := Report{Env: req.Env, Version: req.Version, Image: ref, GeneratedAt: now,
+		AllowDestructive: req.AllowDestructive, OverrideWindow: req.OverrideWindow}
 	checks, env := p.envChecks()
 	window, why := p.windowCheck(now, req.OverrideWindow)
 	rep.Window = why

@@ -732,12 +732,19 @@ func TestReportHash(t *testing.T) {
 		t.Error("the hash depends on the order of the checks or on the time")
 	}
 
+	reworded := first
+	reworded.Checks = slices.Clone(first.Checks)
+	reworded.Checks[3].Message += " (12.4 MiB now)"
+	if reworded.ComputeHash() != first.Hash {
+		t.Error("the wording of a check changes the hash: approvals would be void on a busy database")
+	}
+
 	for name, change := range map[string]func(r *ops.Report){
-		"a check's status":  func(r *ops.Report) { r.Checks[3].Status = ops.CheckWarn },
-		"a check's message": func(r *ops.Report) { r.Checks[3].Message += "!" },
-		"the image id":      func(r *ops.Report) { r.ImageID = "sha256:other" },
-		"the version":       func(r *ops.Report) { r.Version = "v9" },
-		"a pending name":    func(r *ops.Report) { r.Pending[0].Name = "other" },
+		"a check's status": func(r *ops.Report) { r.Checks[3].Status = ops.CheckWarn },
+		"an option":        func(r *ops.Report) { r.OverrideWindow = "hotfix" },
+		"the image id":     func(r *ops.Report) { r.ImageID = "sha256:other" },
+		"the version":      func(r *ops.Report) { r.Version = "v9" },
+		"a pending name":   func(r *ops.Report) { r.Pending[0].Name = "other" },
 	} {
 		r := first
 		r.Checks, r.Pending = slices.Clone(first.Checks), slices.Clone(first.Pending)

@@ -68,12 +68,13 @@ func (dp *Deployer) runRelease(ctx context.Context, r *run, phase string, cmds [
 	return strings.Join(ran, "; "), nil
 }
 
-// containerSpec completes spec as a container of the operation's image: its
-// env file, container environment, slot, network and labels.
+// containerSpec completes spec as a container of the operation's image,
+// by its content id once resolved: its env file, container environment,
+// slot, network and labels.
 func (dp *Deployer) containerSpec(r *run, spec ContainerSpec, labels map[string]string) ContainerSpec {
 	e := dp.d.Env
 	slot := string(r.op.ToSlot)
-	spec.Image = r.op.Image
+	spec.Image, spec.ImageID = r.op.Image, r.op.ImageID
 	spec.EnvFile = e.EnvFile
 	spec.Env = append(append([]string{}, e.ContainerEnv...), "SLOT="+slot, "DEPLOYMENT_SLOT="+slot)
 	spec.Network = e.Network

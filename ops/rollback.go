@@ -163,9 +163,11 @@ func (dp *Deployer) prepareTarget(ctx context.Context, r *run) (Operation, strin
 	}
 	r.op.Image, r.op.PrevImage = image, liveInfo.Image
 	r.op.Version = imageTag(image)
-	targetID, err := d.Engine.ImageID(ctx, image)
-	if err != nil {
-		return last, "", fmt.Errorf("previous image %s: %w", image, err)
+	targetID := info.ImageID // what the slot's container runs, whatever its tag names now
+	if !info.Exists {
+		if targetID, err = d.Engine.ImageID(ctx, image); err != nil {
+			return last, "", fmt.Errorf("previous image %s: %w", image, err)
+		}
 	}
 	if liveInfo.Exists && targetID == liveInfo.ImageID {
 		return last, "", fmt.Errorf("%w (%s): rolling back would change nothing", ErrIdentical, image)

@@ -244,7 +244,7 @@ func TestChatApprovalVoidWhenTheImageChanges(t *testing.T) {
 	c.click(t, "UBOB", req, "op.approve")
 	c.waitEdit(t, req, "approval of")
 	void, _ := c.fake.Message(req.Channel, req.TS)
-	if !strings.Contains(slackfake.Render(void), "changed") || !strings.Contains(slackfake.Render(void), "Nothing was deployed") {
+	if !strings.Contains(slackfake.Render(void), "the image changed") || !strings.Contains(slackfake.Render(void), "Nothing was deployed") {
 		t.Errorf("the void message does not say why:\n%s", slackfake.Render(void))
 	}
 	c.waitMessage(t, slackfake.InThread(req.TS), slackfake.TextContains("Fresh report"))

@@ -102,18 +102,30 @@ func river(extra string) apptest.Option {
 
 func tableExists(t *testing.T, dsn, table string) bool {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	var ok bool
+	queryRow(t, dsn, "SELECT to_regclass($1) IS NOT NULL", []any{table}, &ok)
+	return ok
+}
+
+// queryRow runs sql on the database dsn and scans its one row into dest;
+// with no dest it only runs it.
+func queryRow(t *testing.T, dsn, sql string, args []any, dest ...any) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	var ok bool
-	if err := conn.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", table).Scan(&ok); err != nil {
-		t.Fatal(err)
+	if len(dest) == 0 {
+		_, err = conn.Exec(ctx, sql, args...)
+	} else {
+		err = conn.QueryRow(ctx, sql, args...).Scan(dest...)
 	}
-	return ok
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
 }
 
 // TestReleaseCommands deploys a release that needs River's tables before

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"strconv"
@@ -146,11 +147,15 @@ func (e *Engine) Inspect(ctx context.Context, name string) (ops.ContainerInfo, e
 		}
 	}
 	if c.Config != nil {
-		info.Image = c.Config.Image
+		info.Image = cmp.Or(c.Config.Labels[imageLabel], c.Config.Image)
 		info.Labels = c.Config.Labels
 	}
 	return info, nil
 }
+
+// imageLabel holds the image reference of a container created from an
+// image's content id (ContainerSpec.ImageID).
+const imageLabel = "com.togather.chatops.image"
 
 // Run creates and starts a container from spec and returns its id. The
 // environment is spec.EnvFile's entries overridden by spec.Env (see env);
@@ -249,6 +254,16 @@ func (e *Engine) create(ctx context.Context, spec ops.ContainerSpec) (string, er
 		Labels:     spec.Labels,
 		Cmd:        spec.Cmd,
 		Entrypoint: spec.Entrypoint,
+	}
+	if spec.ImageID != "" {
+		// The content, not the tag, which may point elsewhere by now; the
+		// label keeps the reference for people and Inspect.
+		cfg.Image = spec.ImageID
+		cfg.Labels = maps.Clone(spec.Labels)
+		if cfg.Labels == nil {
+			cfg.Labels = map[string]string{}
+		}
+		cfg.Labels[imageLabel] = spec.Image
 	}
 	host := &container.HostConfig{
 		RestartPolicy: container.RestartPolicy{Name: restart},

@@ -17,7 +17,7 @@ var _ ops.Journal = (*Store)(nil)
 // operationColumns are the operations columns, in the order scanOperation
 // reads them.
 const operationColumns = `id, kind, env, requester, reason, state, version, image, image_id,
-	from_slot, to_slot, prev_image, snapshot, error, bake_until, baked, chat, created_at, updated_at`
+	from_slot, to_slot, prev_image, snapshot, error, bake_until, baked, chat, created_at, updated_at, approval`
 
 // unfinished is the SQL condition of an operation not yet in a terminal
 // state (ops.Step.Terminal); the partial index operations_unfinished_idx has
@@ -42,10 +42,10 @@ func (s *Store) Create(ctx context.Context, op ops.Operation) error {
 	err := s.fenced(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx,
 			`INSERT INTO operations (`+operationColumns+`)
-			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
+			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
 			op.ID, op.Kind, op.Env, op.Requester, op.Reason, op.State, op.Version, op.Image, op.ImageID,
 			op.FromSlot, op.ToSlot, op.PrevImage, op.Snapshot, op.Error, nullTime(op.BakeUntil), op.Baked,
-			op.Chat, op.CreatedAt, op.UpdatedAt)
+			op.Chat, op.CreatedAt, op.UpdatedAt, op.Approval)
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == uniqueViolation {
 			return errors.New("it already exists")
@@ -66,8 +66,8 @@ func (s *Store) Create(ctx context.Context, op ops.Operation) error {
 	return nil
 }
 
-// Record writes op's fields — all but its identity: id, kind, env,
-// requester and created_at — and appends e to its journal, both or
+// Record writes op's fields — all but its identity (id, kind, env,
+// requester, created_at) and its approval, fixed at Create — and appends e to its journal, both or
 // neither. An unknown operation wraps ops.ErrNotFound; a stale leader
 // term (WithTerm), *StaleTermError.
 func (s *Store) Record(ctx context.Context, op ops.Operation, e ops.JournalEntry) error {
@@ -306,7 +306,7 @@ func scanOperation(row pgx.CollectableRow) (ops.Operation, error) {
 	)
 	err := row.Scan(&op.ID, &op.Kind, &op.Env, &op.Requester, &op.Reason, &op.State, &op.Version, &op.Image,
 		&op.ImageID, &op.FromSlot, &op.ToSlot, &op.PrevImage, &op.Snapshot, &op.Error, &bakeUntil, &op.Baked,
-		&op.Chat, &op.CreatedAt, &op.UpdatedAt)
+		&op.Chat, &op.CreatedAt, &op.UpdatedAt, &op.Approval)
 	if err != nil {
 		return ops.Operation{}, err
 	}

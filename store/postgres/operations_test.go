@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/togather-foundation/togather-chatops/internal/testenv"
 	"github.com/togather-foundation/togather-chatops/ops"
 	"github.com/togather-foundation/togather-chatops/store/postgres"
 )
@@ -66,13 +69,15 @@ func TestJournalRoundTrip(t *testing.T) {
 		CreatedAt: t0, UpdatedAt: t0,
 		Chat:    map[string]string{"channel": "C1", "thread": "1700000000.000100"},
 		Journal: []ops.JournalEntry{{At: t0, Step: ops.StepRequested, Phase: ops.PhaseNote, Detail: "requested"}},
+		Approval: &ops.Approval{Needed: 2, Expires: t0.Add(30 * time.Minute), Binding: &ops.Binding{ImageID: "sha256:aa",
+			Migrations: []string{"2_add_index"}, Outcomes: map[string]ops.CheckStatus{"window": ops.CheckWarn}, OverrideWindow: "hotfix"}},
 	}
 	create(t, s, op)
 	if got := get(t, s, op.ID); !reflect.DeepEqual(got, op) {
 		t.Fatalf("after Create:\n got %+v\nwant %+v", got, op)
 	}
 
-	// Record writes every field but the identity ones.
+	// Record writes every field but the identity ones and the approval.
 	want := op
 	want.Reason, want.State, want.Version, want.Image = "release 43", ops.StepDone, "def5678", "togather-server:def5678"
 	want.ImageID, want.FromSlot, want.ToSlot, want.PrevImage = "sha256:bb", ops.Blue, ops.Green, "togather-server:abc1234"
@@ -85,6 +90,7 @@ func TestJournalRoundTrip(t *testing.T) {
 	}
 	changed := want
 	changed.Kind, changed.Env, changed.Requester, changed.CreatedAt = ops.KindRestore, "staging", "U9", t0.Add(time.Hour)
+	changed.Approval = &ops.Approval{Needed: 0}
 	for _, e := range entries {
 		if err := s.Record(ctx, changed, e); err != nil {
 			t.Fatal(err)
@@ -420,5 +426,41 @@ func TestApproveIsASetOfDistinctUsers(t *testing.T) {
 	}
 	if _, _, err := s.Approve(t.Context(), "op-missing", "UBOB", ops.StepRequested, e); !errors.Is(err, ops.ErrNotFound) {
 		t.Errorf("approving an unknown operation: %v, want ErrNotFound", err)
+	}
+}
+
+// A request still waiting when migration 13 runs keeps its count and its
+// deadline, read from the chat map where they were kept before; it has no
+// binding, so approving it voids it.
+func TestOldRequestsKeepTheirApproval(t *testing.T) {
+	dsn := testenv.Postgres(t)
+	ctx := t.Context()
+	if err := postgres.MigrateUp(ctx, dsn); err != nil {
+		t.Fatal(err)
+	}
+	if err := postgres.MigrateSteps(ctx, dsn, -1); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for id, state := range map[string]string{"old-request": "requested", "old-done": "done"} {
+		if _, err := conn.Exec(ctx, `INSERT INTO operations (id, kind, env, requester, state, chat, created_at, updated_at)
+			VALUES ($1, 'deploy', 'production', 'U1', $2, '{"channel":"C1","approvals_needed":"2","expires_at":"2026-12-04T10:30:00Z"}', now(), now())`, id, state); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := postgres.MigrateUp(ctx, dsn); err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, dsn)
+	got := get(t, s, "old-request").Approval
+	if want := (ops.Approval{Needed: 2, Expires: time.Date(2026, 12, 4, 10, 30, 0, 0, time.UTC)}); got == nil || !reflect.DeepEqual(*got, want) {
+		t.Errorf("old request's approval = %+v, want %+v", got, want)
+	}
+	if got := get(t, s, "old-done").Approval; got != nil {
+		t.Errorf("a finished operation got an approval: %+v", got)
 	}
 }
