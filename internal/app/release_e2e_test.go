@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -144,7 +145,8 @@ func appendFile(t *testing.T, path, text string) {
 
 // TestReleaseStoryFromTheTerminal tells the releaseStory with the built
 // binary's `deploy`, as on the day Slack is down: what it prints is what
-// the user was shown, its exit code whether the deploy succeeded.
+// the user was shown, each journal entry once; its exit code whether the
+// deploy succeeded.
 func TestReleaseStoryFromTheTerminal(t *testing.T) {
 	bin := testenv.Binary(t, "./cmd/togather-chatops")
 	e := apptest.NewDeployEnv(t, releaseEnv()...)
@@ -161,8 +163,41 @@ func TestReleaseStoryFromTheTerminal(t *testing.T) {
 		if !found {
 			t.Fatalf("deploy %s printed no journal:\n%s", version, out)
 		}
+		hist, herr := e.Store.History(t.Context(), "staging", 1)
+		if herr != nil || len(hist) == 0 {
+			t.Fatalf("the deploy of %s is not in the history: %v", version, herr)
+		}
+		wantJournalOnce(t, string(out), hist[0])
 		return shown{ok: err == nil, report: report, all: string(out), code: string(out)}
 	})
+}
+
+// wantJournalOnce fails t unless out, a terminal's output, prints each
+// entry of op's journal once (the begin entries, which it leaves out,
+// aside): a line with the entry's step that ends with its detail's first
+// line.
+func wantJournalOnce(t *testing.T, out string, op ops.Operation) {
+	t.Helper()
+	lines := strings.Split(out, "\n")
+	var wrong []string
+	for _, e := range op.Journal {
+		first, _, _ := strings.Cut(e.Detail, "\n")
+		if e.Phase == ops.PhaseBegin || first == "" {
+			continue
+		}
+		n := 0
+		for _, l := range lines {
+			if strings.Contains(l, " "+string(e.Step)+" ") && strings.HasSuffix(l, " "+first) {
+				n++
+			}
+		}
+		if n != 1 {
+			wrong = append(wrong, fmt.Sprintf("%s %s %q: %d times", e.Step, e.Phase, first, n))
+		}
+	}
+	if len(wrong) > 0 {
+		t.Errorf("journal entries not printed once:\n%s\noutput:\n%s", strings.Join(wrong, "\n"), out)
+	}
 }
 
 // TestReleaseStoryFromChat tells the releaseStory with `/togather deploy`
