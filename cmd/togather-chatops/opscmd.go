@@ -173,10 +173,16 @@ func runDeploy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if *noWait {
 		fmt.Fprintf(stdout, "not watching: `togather-chatops serve` (or `bake %s %s`) stops %s after the bake window\n", s.env.Env.Name, op.ID, op.FromSlot)
-		return nil
+	} else {
+		fmt.Fprintf(stdout, "watching %s; %s stays warm until %s (Ctrl-C stops watching; serve resumes it)\n", op.ToSlot, op.FromSlot, op.BakeUntil.Local().Format(time.TimeOnly))
+		if err := bake(ctx, s, op.ID); err != nil {
+			return err
+		}
 	}
-	fmt.Fprintf(stdout, "watching %s; %s stays warm until %s (Ctrl-C stops watching; serve resumes it)\n", op.ToSlot, op.FromSlot, op.BakeUntil.Local().Format(time.TimeOnly))
-	return bake(ctx, s, op.ID)
+	if op.AfterSwitchErr != nil {
+		return liveError{fmt.Sprintf("the deploy is live (%s serves %s), but %v: run it again by hand (docs/operations.md, Release commands, says how)", op.ToSlot, op.Version, op.AfterSwitchErr)}
+	}
+	return nil
 }
 
 func bake(ctx context.Context, s *opsSession, id string) error {
