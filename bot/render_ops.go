@@ -92,14 +92,7 @@ func pendingList(r ops.Report, limit int) string {
 
 // RenderOperation renders an operation's outcome and journal.
 func RenderOperation(op ops.Operation) Message {
-	icon := map[ops.Step]string{ops.StepDone: ":white_check_mark:", ops.StepFailed: ":x:", ops.StepRolledBack: ":leftwards_arrow_with_hook:", ops.StepNeedsAttention: ":rotating_light:"}[op.State]
-	if icon == "" {
-		icon = ":hourglass_flowing_sand:"
-	}
-	title := fmt.Sprintf("%s %s %s on %s: %s", icon, op.Kind, op.Version, op.Env, op.State)
-	if op.Kind == ops.KindRollback {
-		title = fmt.Sprintf("%s rollback on %s: %s", icon, op.Env, op.State)
-	}
+	title, foot := operationEnds(op)
 	var b strings.Builder
 	for _, e := range op.Journal {
 		if e.Phase == ops.PhaseBegin {
@@ -107,11 +100,31 @@ func RenderOperation(op ops.Operation) Message {
 		}
 		fmt.Fprintf(&b, "%s %-15s %-5s %s\n", e.At.UTC().Format("15:04:05"), e.Step, e.Phase, e.Detail)
 	}
-	foot := fmt.Sprintf("operation %s · requested by %s", op.ID, op.Requester)
 	return Message{
 		Text:   title + "\n" + b.String() + foot,
 		Blocks: []Block{Section{Text: "*" + title + "*"}, Preformatted{Text: strings.TrimRight(b.String(), "\n")}, Context{Text: foot}},
 	}
+}
+
+// RenderOperationEnd renders an operation's outcome without its journal,
+// for a terminal that printed each entry as it was written.
+func RenderOperationEnd(op ops.Operation) Message {
+	title, foot := operationEnds(op)
+	return Message{Text: title + "\n" + foot, Blocks: []Block{Section{Text: "*" + title + "*"}, Context{Text: foot}}}
+}
+
+// operationEnds are the title (kind, version, environment and state) and
+// the footer (id and requester) of a rendered operation.
+func operationEnds(op ops.Operation) (title, foot string) {
+	icon := map[ops.Step]string{ops.StepDone: ":white_check_mark:", ops.StepFailed: ":x:", ops.StepRolledBack: ":leftwards_arrow_with_hook:", ops.StepNeedsAttention: ":rotating_light:"}[op.State]
+	if icon == "" {
+		icon = ":hourglass_flowing_sand:"
+	}
+	title = fmt.Sprintf("%s %s %s on %s: %s", icon, op.Kind, op.Version, op.Env, op.State)
+	if op.Kind == ops.KindRollback {
+		title = fmt.Sprintf("%s rollback on %s: %s", icon, op.Env, op.State)
+	}
+	return title, fmt.Sprintf("operation %s · requested by %s", op.ID, op.Requester)
 }
 
 func shortID(id string) string {

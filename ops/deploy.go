@@ -203,7 +203,8 @@ func (r *run) lock(ctx context.Context) (release func(), err error) {
 // idle slot → health gate → switch → verify → done. A failure before the
 // switch removes the new container and leaves the old slot serving; a
 // failure at or after the switch restores the previous proxy configuration.
-// The previous slot stays warm until Bake stops it.
+// The previous slot stays warm until Bake stops it. A failed after-switch
+// command leaves the deploy done, with AfterSwitchErr set and no error.
 func (dp *Deployer) Deploy(ctx context.Context, req DeployRequest) (Operation, error) {
 	d := dp.d
 	now := d.Now()
@@ -313,6 +314,7 @@ func (dp *Deployer) deploy(ctx context.Context, r *run, req DeployRequest) (err 
 		msg = fmt.Sprintf("%s serves %s: the first deploy of %s, so there is no previous slot to roll back to", r.op.ToSlot, r.op.Version, d.Env.Name)
 	}
 	if _, rerr := dp.runRelease(ctx, r, "after-switch", d.Env.Release.AfterSwitch); rerr != nil {
+		r.op.AfterSwitchErr = rerr
 		msg += fmt.Sprintf("; but %v: the deploy stays, run the command again by hand", rerr)
 	}
 	r.finish(ctx, StepDone, msg)

@@ -98,6 +98,11 @@ type Operation struct {
 	// Approvers are the distinct users who approved it, in order.
 	Approvers []string       `json:"approvers,omitempty"`
 	Journal   []JournalEntry `json:"journal,omitempty"`
+	// AfterSwitchErr is why an after-switch release command of a done
+	// deploy failed: the release serves and stays, and the command is to
+	// be run again by hand. Deploy sets it on the operation it returns;
+	// the store keeps only the journal's word for it.
+	AfterSwitchErr error `json:"-"`
 }
 
 // Journal stores operations durably. Record writes the operation's current

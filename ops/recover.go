@@ -72,6 +72,9 @@ func (dp *Deployer) recoverOne(ctx context.Context, r *run) bool {
 		r.finish(ctx, StepFailed, at+" before anything changed; nothing to undo")
 		return true
 	}
+	if op.Kind == KindDeploy {
+		dp.removeReleaseLeftover(ctx, r)
+	}
 	live, _, err := d.Proxy.LiveSlot(ctx)
 	if err != nil {
 		r.finish(ctx, StepNeedsAttention, fmt.Sprintf("%s; the proxy configuration cannot be read (%v), so nothing was touched", at, err))
@@ -132,19 +135,52 @@ func (dp *Deployer) switchBack(ctx context.Context, r *run, at string, h Health)
 // removeIfOurs removes the target container when this operation created it.
 func (dp *Deployer) removeIfOurs(ctx context.Context, op Operation) string {
 	name := dp.d.Env.Slots[op.ToSlot].Container
-	info, err := dp.d.Engine.Inspect(ctx, name)
-	switch {
-	case err != nil:
-		return fmt.Sprintf("; %s could not be inspected (%v) and was left alone", name, err)
-	case !info.Exists:
+	if _, ok, why := dp.ours(ctx, op, name); !ok {
+		if why != "" {
+			return "; " + why
+		}
 		return ""
-	case info.Labels["com.togather.chatops.operation"] != op.ID:
-		return fmt.Sprintf("; %s was not created by this operation and was left alone", name)
 	}
 	if err := dp.d.Engine.Remove(ctx, name); err != nil {
 		return fmt.Sprintf("; removing the new container %s failed: %v", name, err)
 	}
 	return "; the new container was removed"
+}
+
+// removeReleaseLeftover removes the one-off container of the release
+// command the interrupted deploy was running, which nothing else would
+// stop before the next deploy, and notes it.
+func (dp *Deployer) removeReleaseLeftover(ctx context.Context, r *run) {
+	name := dp.releaseContainer(r.op)
+	info, ok, why := dp.ours(ctx, r.op, name)
+	if !ok {
+		if why != "" {
+			r.note(ctx, why)
+		}
+		return
+	}
+	what := fmt.Sprintf("the one-off container %s of release command %q", name, info.Labels[labelRelease])
+	if err := dp.d.Engine.Remove(ctx, name); err != nil {
+		r.note(ctx, fmt.Sprintf("removing %s failed: %v", what, err))
+		return
+	}
+	r.note(ctx, what+" was removed: the command did not finish, and what it changed stays")
+}
+
+// ours inspects the container name and reports whether op created it (its
+// operation label). When not, why says what was found and left alone, or
+// is empty when there is no such container.
+func (dp *Deployer) ours(ctx context.Context, op Operation, name string) (info ContainerInfo, ok bool, why string) {
+	info, err := dp.d.Engine.Inspect(ctx, name)
+	switch {
+	case err != nil:
+		return info, false, fmt.Sprintf("%s could not be inspected (%v) and was left alone", name, err)
+	case !info.Exists:
+		return info, false, ""
+	case info.Labels[labelOperation] != op.ID:
+		return info, false, fmt.Sprintf("%s was not created by this operation and was left alone", name)
+	}
+	return info, true, ""
 }
 
 // lastStep is the step of the operation's last journal entry.

@@ -50,8 +50,8 @@ func (dp *Deployer) runRelease(ctx context.Context, r *run, phase string, cmds [
 			timeout = DefaultReleaseTimeout
 		}
 		res, err := dp.d.Engine.RunOnce(ctx, dp.containerSpec(r, ContainerSpec{
-			Name: dp.d.Env.Slots[r.op.ToSlot].Container + "-release", Cmd: c.Command, Entrypoint: c.Entrypoint,
-		}, map[string]string{"com.togather.chatops.release": c.Name}), timeout)
+			Name: dp.releaseContainer(r.op), Cmd: c.Command, Entrypoint: c.Entrypoint,
+		}, map[string]string{labelRelease: c.Name}), timeout)
 		if err != nil {
 			return strings.Join(ran, "; "), fmt.Errorf("%s command %q could not run: %w", phase, c.Name, err)
 		}
@@ -68,6 +68,17 @@ func (dp *Deployer) runRelease(ctx context.Context, r *run, phase string, cmds [
 	return strings.Join(ran, "; "), nil
 }
 
+// Labels of the containers a deploy creates, besides the slot's.
+const (
+	labelOperation = "com.togather.chatops.operation" // the operation's id
+	labelRelease   = "com.togather.chatops.release"   // the release command's name, on its one-off container
+)
+
+// releaseContainer names the one-off container of op's release commands.
+func (dp *Deployer) releaseContainer(op Operation) string {
+	return dp.d.Env.Slots[op.ToSlot].Container + "-release"
+}
+
 // containerSpec completes spec as a container of the operation's image,
 // by its content id once resolved: its env file, container environment,
 // slot, network and labels.
@@ -81,7 +92,7 @@ func (dp *Deployer) containerSpec(r *run, spec ContainerSpec, labels map[string]
 	spec.Labels = map[string]string{
 		"com.togather.deployment.slot":     slot,
 		"com.togather.deployment.strategy": "blue-green",
-		"com.togather.chatops.operation":   r.op.ID,
+		labelOperation:                     r.op.ID,
 	}
 	for k, v := range labels {
 		spec.Labels[k] = v

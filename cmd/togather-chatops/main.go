@@ -31,6 +31,12 @@ type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
 
+// liveError is a change that is live but left work undone (an after-switch
+// command failed): it exits 3 with what to do.
+type liveError struct{ msg string }
+
+func (e liveError) Error() string { return e.msg }
+
 // subcommand is one verb of the CLI.
 type subcommand struct {
 	summary string
@@ -86,12 +92,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	err := sc.run(ctx, args[1:], stdout, stderr)
 	var ue usageError
+	var le liveError
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "togather-chatops %s: %s\n", args[0], ue.msg)
 		return 2
+	case errors.As(err, &le):
+		fmt.Fprintf(stderr, "togather-chatops %s: %s\n", args[0], le.msg)
+		return 3
 	default:
 		fmt.Fprintf(stderr, "togather-chatops %s: %v\n", args[0], err)
 		return 1

@@ -34,7 +34,7 @@ func (s *opsSession) Close() {
 }
 
 // openOps loads the configuration, opens (and migrates) the bot's store and
-// wires the environment; progress lines go to out.
+// wires the environment; each journal entry goes to out as it is written.
 func openOps(ctx context.Context, path, env string, out io.Writer) (*opsSession, error) {
 	cfg, err := loadConfig(path, config.EnvDatabaseURL)
 	if err != nil {
@@ -167,16 +167,22 @@ func runDeploy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	s.audit(ctx, "deploy", bot.Allowed, fmt.Sprintf("version %s, report %s, reason %q", version, r.Hash, *reason))
 	op, err := s.env.Deployer.Deploy(ctx, ops.DeployRequest{Version: version, Requester: s.actor, Reason: *reason, ImageID: r.ImageID})
-	fmt.Fprintln(stdout, bot.RenderOperation(op).PlainText())
+	fmt.Fprintln(stdout, bot.RenderOperationEnd(op).PlainText())
 	if err != nil {
 		return fmt.Errorf("deploy failed: %w", err)
 	}
 	if *noWait {
 		fmt.Fprintf(stdout, "not watching: `togather-chatops serve` (or `bake %s %s`) stops %s after the bake window\n", s.env.Env.Name, op.ID, op.FromSlot)
-		return nil
+	} else {
+		fmt.Fprintf(stdout, "watching %s; %s stays warm until %s (Ctrl-C stops watching; serve resumes it)\n", op.ToSlot, op.FromSlot, op.BakeUntil.Local().Format(time.TimeOnly))
+		if err := bake(ctx, s, op.ID); err != nil {
+			return err
+		}
 	}
-	fmt.Fprintf(stdout, "watching %s; %s stays warm until %s (Ctrl-C stops watching; serve resumes it)\n", op.ToSlot, op.FromSlot, op.BakeUntil.Local().Format(time.TimeOnly))
-	return bake(ctx, s, op.ID)
+	if op.AfterSwitchErr != nil {
+		return liveError{fmt.Sprintf("the deploy is live (%s serves %s), but %v: run it again by hand (docs/operations.md, Release commands, says how)", op.ToSlot, op.Version, op.AfterSwitchErr)}
+	}
+	return nil
 }
 
 func bake(ctx context.Context, s *opsSession, id string) error {
@@ -224,7 +230,7 @@ func runRollback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	defer s.Close()
 	s.audit(ctx, "rollback", bot.Allowed, fmt.Sprintf("force=%v restore-snapshot=%v reason %q", *force, *restore, *reason))
 	op, err := s.env.Deployer.Rollback(ctx, ops.RollbackRequest{Requester: s.actor, Reason: *reason, Force: *force, RestoreSnapshot: *restore})
-	fmt.Fprintln(stdout, bot.RenderOperation(op).PlainText())
+	fmt.Fprintln(stdout, bot.RenderOperationEnd(op).PlainText())
 	if err != nil {
 		return fmt.Errorf("rollback failed: %w", err)
 	}
@@ -240,7 +246,9 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if fs.NArg() != 1 {
 		return usageError{"want: reconcile <env>"}
 	}
-	s, err := openOps(ctx, *path, fs.Arg(0), stdout)
+	// Each recovered operation is printed whole below, with the journal it
+	// had before the interruption, so the entries are not also streamed.
+	s, err := openOps(ctx, *path, fs.Arg(0), io.Discard)
 	if err != nil {
 		return err
 	}
@@ -370,7 +378,7 @@ func runSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	case "restore":
 		s.audit(ctx, "snapshot.restore", bot.Allowed, fs.Arg(2))
 		op, err := s.env.Deployer.Restore(ctx, ops.RestoreRequest{Snapshot: fs.Arg(2), Requester: s.actor})
-		fmt.Fprintln(stdout, bot.RenderOperation(op).PlainText())
+		fmt.Fprintln(stdout, bot.RenderOperationEnd(op).PlainText())
 		if err != nil {
 			return fmt.Errorf("restore failed: %w", err)
 		}

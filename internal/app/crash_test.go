@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -53,24 +54,9 @@ func TestCrashAtEveryStep(t *testing.T) {
 				t.Fatalf("deploy was not killed at %s: %v\n%s", p.at, err, out.String())
 			}
 
-			// While its lease runs, the interrupted deploy is left alone.
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			var recovered []ops.Operation
-			for {
-				recovered, err = e.Env.Deployer.Recover(ctx)
-				if !errors.Is(err, ops.ErrStillRunning) {
-					break
-				}
-				time.Sleep(200 * time.Millisecond)
-			}
-			if err != nil {
-				t.Fatalf("recover: %v", err)
-			}
-			if len(recovered) != 1 {
-				t.Fatalf("recovered %d operations, want 1", len(recovered))
-			}
-			op := recovered[0]
+			op := recoverTheOne(ctx, t, e)
 			last := op.Journal[len(op.Journal)-1]
 			if op.State != p.state || !strings.Contains(last.Detail, "interrupted at") {
 				t.Errorf("after recovery: state %s, last entry %+v; want %s explained", op.State, last, p.state)
@@ -93,4 +79,86 @@ func TestCrashAtEveryStep(t *testing.T) {
 			}
 		})
 	}
+}
+
+// recoverTheOne recovers e's one interrupted operation once its lease ran
+// out (until then recovery leaves it alone) and returns it.
+func recoverTheOne(ctx context.Context, t *testing.T, e *apptest.DeployEnv) ops.Operation {
+	t.Helper()
+	for {
+		recovered, err := e.Env.Deployer.Recover(ctx)
+		switch {
+		case errors.Is(err, ops.ErrStillRunning):
+			time.Sleep(200 * time.Millisecond)
+			continue
+		case err != nil:
+			t.Fatalf("recover: %v", err)
+		case len(recovered) != 1:
+			t.Fatalf("recovered %d operations, want 1", len(recovered))
+		}
+		return recovered[0]
+	}
+}
+
+// TestCrashDuringReleaseCommand kills the terminal deploy while a
+// before_start command runs in its one-off container. Recovery removes
+// that container, which carries the operation's label, says so in the
+// journal, and ends the deploy as any interrupted at migrated: failed,
+// blue serving.
+func TestCrashDuringReleaseCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash tests need PostgreSQL, Docker and Caddy")
+	}
+	bin := testenv.Binary(t, "./cmd/togather-chatops")
+	// Run as a command, the stand-in server never exits: a slow migration.
+	e := apptest.NewDeployEnv(t, apptest.EnvYAML(func(*apptest.DeployEnv) string {
+		return "    release: {before_start: [{name: slow, entrypoint: [/testapp], timeout: 5m}]}\n"
+	}))
+	oneOff := e.Names[ops.Green] + "-release"
+	t.Cleanup(func() { _ = e.Env.Engine.Remove(context.Background(), oneOff) })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	cmd := exec.Command(bin, "deploy", "staging", apptest.V2, "--no-wait", "--reason", "crash test", "--config", e.ConfigPath)
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+e.StoreDSN)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	for running := false; !running; {
+		select {
+		case err := <-exited:
+			t.Fatalf("the deploy ended before its release command ran: %v\n%s", err, out.String())
+		case <-ctx.Done():
+			_ = cmd.Process.Kill()
+			<-exited
+			t.Fatalf("the release command's container %s never ran:\n%s", oneOff, out.String())
+		case <-time.After(100 * time.Millisecond):
+			c, err := e.Env.Engine.Inspect(ctx, oneOff)
+			running = err == nil && c.Running
+		}
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+
+	op := recoverTheOne(ctx, t, e)
+	if last := op.Journal[len(op.Journal)-1].Detail; op.State != ops.StepFailed || !strings.Contains(last, "interrupted at migrated; blue kept serving") {
+		t.Errorf("after recovery: %s %q; want failed, interrupted at migrated", op.State, last)
+	}
+	if c, err := e.Env.Engine.Inspect(ctx, oneOff); err != nil || c.Exists {
+		t.Errorf("the release command's container was left: %+v (%v)", c, err)
+	}
+	if j := journal(op); !strings.Contains(j, fmt.Sprintf("the one-off container %s of release command \"slow\" was removed", oneOff)) {
+		t.Errorf("the journal does not say the release command's container was removed:\n%s", j)
+	}
+	e.WantServing(ops.Blue, apptest.V1)
+	if g := e.Container(ops.Green); g.Exists {
+		t.Errorf("green was started: %+v", g)
+	}
+	e.WantNoLock()
 }

@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -17,7 +18,8 @@ import (
 
 // shown is what a user was shown of one deploy.
 type shown struct {
-	ok     bool   // the deploy reported success (exit code 0, or an outcome that is done)
+	ok     bool   // the deploy reported its release live (exit code 0 or 3, or an outcome that is done)
+	exit   int    // the terminal's exit code; -1 from chat, which has none
 	report string // the pre-flight report the deploy was asked with
 	all    string // everything: the report, the progress and the outcome
 	code   string // what of all is shown monospaced, as output is
@@ -34,8 +36,10 @@ var releaseStory = []struct {
 	version string
 	before  func(t *testing.T, e *apptest.DeployEnv)
 	ok      bool
+	exit    int      // the terminal's: 0 done, 1 failed, 3 live but an after-switch command failed
 	report  []string // in the pre-flight report
 	want    []string // in what the user was shown; {green} is green's container
+	said    []string // what the terminal says besides want
 	output  []string // shown monospaced: the lines of a command's or a container's output
 	serving ops.Slot // then serves, running serves
 	serves  string
@@ -52,7 +56,7 @@ var releaseStory = []struct {
 		serving: ops.Blue, serves: apptest.V1,
 	},
 	{
-		name: "crash loop", version: apptest.VCrash,
+		name: "crash loop", version: apptest.VCrash, exit: 1,
 		want: []string{
 			"green will not become healthy: {green} is crash-looping: restarted", "last exit code 1",
 			"last log lines of {green}", "blue keeps serving",
@@ -61,7 +65,7 @@ var releaseStory = []struct {
 		serving: ops.Blue, serves: apptest.V1,
 	},
 	{
-		name: "after-switch command fails", version: apptest.V2, ok: true,
+		name: "after-switch command fails", version: apptest.V2, ok: true, exit: 3,
 		before: func(t *testing.T, e *apptest.DeployEnv) {
 			appendFile(t, e.EnvFile, "TESTAPP_SYNC_FAIL=1\n")
 		},
@@ -69,6 +73,7 @@ var releaseStory = []struct {
 			`after-switch command "sync" (sync): exit 1`,
 			`green serves v2.0.0; blue stays warm`, `but after-switch command "sync" exit 1`, "the deploy stays",
 		},
+		said:    []string{`the deploy is live (green serves v2.0.0), but after-switch command "sync" exit 1`, "run it again by hand"},
 		output:  []string{`"errors":1`, "sync: 1 source(s) failed"},
 		serving: ops.Green, serves: apptest.V2,
 	},
@@ -97,6 +102,16 @@ func tellReleaseStory(t *testing.T, e *apptest.DeployEnv, deploy func(t *testing
 			got := deploy(t, step.version)
 			if got.ok != step.ok {
 				t.Errorf("the deploy of %s succeeded: %v, want %v", step.version, got.ok, step.ok)
+			}
+			if got.exit >= 0 {
+				if got.exit != step.exit {
+					t.Errorf("the terminal exited %d, want %d", got.exit, step.exit)
+				}
+				for _, want := range step.said {
+					if !strings.Contains(got.all, want) {
+						t.Errorf("the terminal did not say %q:\n%s", want, got.all)
+					}
+				}
 			}
 			for _, want := range step.report {
 				if !strings.Contains(got.report, want) {
@@ -144,7 +159,8 @@ func appendFile(t *testing.T, path, text string) {
 
 // TestReleaseStoryFromTheTerminal tells the releaseStory with the built
 // binary's `deploy`, as on the day Slack is down: what it prints is what
-// the user was shown, its exit code whether the deploy succeeded.
+// the user was shown, each journal entry once; its exit code whether the
+// release is live and whether an after-switch command failed.
 func TestReleaseStoryFromTheTerminal(t *testing.T) {
 	bin := testenv.Binary(t, "./cmd/togather-chatops")
 	e := apptest.NewDeployEnv(t, releaseEnv()...)
@@ -161,8 +177,42 @@ func TestReleaseStoryFromTheTerminal(t *testing.T) {
 		if !found {
 			t.Fatalf("deploy %s printed no journal:\n%s", version, out)
 		}
-		return shown{ok: err == nil, report: report, all: string(out), code: string(out)}
+		hist, herr := e.Store.History(t.Context(), "staging", 1)
+		if herr != nil || len(hist) == 0 {
+			t.Fatalf("the deploy of %s is not in the history: %v", version, herr)
+		}
+		wantJournalOnce(t, string(out), hist[0])
+		code := cmd.ProcessState.ExitCode()
+		return shown{ok: code == 0 || code == 3, exit: code, report: report, all: string(out), code: string(out)}
 	})
+}
+
+// wantJournalOnce fails t unless out, a terminal's output, prints each
+// entry of op's journal once (the begin entries, which it leaves out,
+// aside): a line with the entry's step that ends with its detail's first
+// line.
+func wantJournalOnce(t *testing.T, out string, op ops.Operation) {
+	t.Helper()
+	lines := strings.Split(out, "\n")
+	var wrong []string
+	for _, e := range op.Journal {
+		first, _, _ := strings.Cut(e.Detail, "\n")
+		if e.Phase == ops.PhaseBegin || first == "" {
+			continue
+		}
+		n := 0
+		for _, l := range lines {
+			if strings.Contains(l, " "+string(e.Step)+" ") && strings.HasSuffix(l, " "+first) {
+				n++
+			}
+		}
+		if n != 1 {
+			wrong = append(wrong, fmt.Sprintf("%s %s %q: %d times", e.Step, e.Phase, first, n))
+		}
+	}
+	if len(wrong) > 0 {
+		t.Errorf("journal entries not printed once:\n%s\noutput:\n%s", strings.Join(wrong, "\n"), out)
+	}
 }
 
 // TestReleaseStoryFromChat tells the releaseStory with `/togather deploy`
@@ -177,7 +227,7 @@ func TestReleaseStoryFromChat(t *testing.T) {
 		c.slash(t, "UALICE", "deploy staging "+version)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		var got shown
+		got := shown{exit: -1}
 		var all []string
 		request := ""
 		for {

@@ -142,8 +142,8 @@ func TestReleaseCommands(t *testing.T) {
 	t.Run("both succeed", func(t *testing.T) {
 		e := apptest.NewDeployEnv(t, river(""), apptest.EnvYAML(func(*apptest.DeployEnv) string { return commands }))
 		op, err := e.Deploy(apptest.V2)
-		if err != nil {
-			t.Fatalf("deploy: %v\n%s", err, journal(op))
+		if err != nil || op.AfterSwitchErr != nil {
+			t.Fatalf("deploy: %v, after-switch: %v\n%s", err, op.AfterSwitchErr, journal(op))
 		}
 		e.WantServing(ops.Green, apptest.V2)
 		j := journal(op)
@@ -182,6 +182,9 @@ func TestReleaseCommands(t *testing.T) {
 		op, err := e.Deploy(apptest.V2)
 		if err != nil || op.State != ops.StepDone {
 			t.Fatalf("deploy: %v, state %s\n%s", err, op.State, journal(op))
+		}
+		if op.AfterSwitchErr == nil || !strings.Contains(op.AfterSwitchErr.Error(), `after-switch command "sync" exit 1`) {
+			t.Errorf("the done deploy does not carry the failed sync: %v", op.AfterSwitchErr)
 		}
 		if j := journal(op); !strings.Contains(j, `but after-switch command "sync" exit 1`) || !strings.Contains(j, "the deploy stays") {
 			t.Errorf("the outcome does not report the failed sync:\n%s", j)

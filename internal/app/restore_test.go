@@ -217,18 +217,7 @@ func TestCrashDuringRestore(t *testing.T) {
 	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 		t.Fatalf("restore was not killed behind the 503 page: %v\n%s", err, out)
 	}
-	var recovered []ops.Operation
-	for {
-		recovered, err = e.Env.Deployer.Recover(ctx)
-		if !errors.Is(err, ops.ErrStillRunning) {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	if err != nil || len(recovered) != 1 {
-		t.Fatalf("recover: %d operations, %v", len(recovered), err)
-	}
-	op := recovered[0]
+	op := recoverTheOne(ctx, t, e)
 	last := op.Journal[len(op.Journal)-1].Detail
 	if op.State != ops.StepNeedsAttention || !strings.Contains(last, "interrupted at snapshotted") || !strings.Contains(last, "migration version 1") {
 		t.Errorf("after recovery: %s %q; want needs_attention saying where it stopped and the migration version", op.State, last)
