@@ -159,7 +159,7 @@ func (b *Bot) flushAlerts(channel string) {
 		}
 		edits[rec.TS] = true
 		if !rec.Alert.Firing {
-			_, _ = b.poster.Post(ctx, channel, rec.TS, Textf(fmt.Sprintf(":white_check_mark: Resolved: %s", rec.Alert.Summary)))
+			_, _ = b.poster.Post(ctx, channel, rec.TS, Textf(fmt.Sprintf(":white_check_mark: Resolved: %s", escape(rec.Alert.Summary))))
 		}
 	}
 	for ts := range edits {
@@ -222,7 +222,7 @@ func alertLine(r AlertRecord) string {
 	if a.Env != "" {
 		where = " · " + a.Env
 	}
-	line := fmt.Sprintf("%s *%s*%s: %s", icon, a.Name, where, a.Summary)
+	line := fmt.Sprintf("%s *%s*%s: %s", icon, escape(a.Name), where, escape(a.Summary))
 	if a.Count > 1 {
 		line += fmt.Sprintf(" (%d alerts)", a.Count)
 	}

@@ -139,7 +139,7 @@ func quoteReason(r string) string {
 	if r == "" {
 		return ""
 	}
-	return fmt.Sprintf(": _%s_", r)
+	return fmt.Sprintf(": _%s_", escape(r))
 }
 
 func (b *Bot) note(detail string) ops.JournalEntry {
@@ -418,7 +418,7 @@ func (b *Bot) rejectWith(ctx context.Context, req Request, id, reason string, rw
 	if err != nil || !moved {
 		return err
 	}
-	return b.poster.Update(ctx, op.Chat[chatChannel], op.Chat[chatTS], Textf(fmt.Sprintf(":no_entry_sign: The %s was rejected by <@%s>: %s. Nothing was changed.", title(op), req.User, reason)))
+	return b.poster.Update(ctx, op.Chat[chatChannel], op.Chat[chatTS], Textf(fmt.Sprintf(":no_entry_sign: The %s was rejected by <@%s>: %s. Nothing was changed.", title(op), req.User, escape(reason))))
 }
 
 // expire ends a request nobody approved in time and says so on its message.

@@ -165,7 +165,7 @@ func (b *Bot) renderIncident(inc incidents.Incident) Message {
 	if inc.Env != "" {
 		env = " · " + inc.Env
 	}
-	text := fmt.Sprintf("%s:rotating_light: *%s · %s%s · %s*\n%s\ncommander <@%s> · declared %s", page, inc.ID, strings.ToUpper(string(inc.Sev)), env, inc.Status, inc.Title, inc.Commander, inc.DeclaredAt.UTC().Format("15:04 UTC"))
+	text := fmt.Sprintf("%s:rotating_light: *%s · %s%s · %s*\n%s\ncommander <@%s> · declared %s", page, inc.ID, strings.ToUpper(string(inc.Sev)), env, inc.Status, escape(inc.Title), inc.Commander, inc.DeclaredAt.UTC().Format("15:04 UTC"))
 	blocks := []Block{Section{Text: text}}
 	if inc.Status != incidents.Resolved {
 		buttons := []Button{{ActionID: actIncUpdate, Label: "Post update", Value: inc.ID, Style: Primary}, {ActionID: actIncResolve, Label: "Resolve", Value: inc.ID}}
@@ -218,7 +218,7 @@ func (b *Bot) listIncidents(ctx context.Context, rw Responder) error {
 	}
 	var lines []string
 	for _, inc := range open {
-		lines = append(lines, fmt.Sprintf("*%s* · %s · %s · %s — %s (since %s)", inc.ID, strings.ToUpper(string(inc.Sev)), inc.Env, inc.Status, inc.Title, inc.DeclaredAt.UTC().Format("Jan 2 15:04 UTC")))
+		lines = append(lines, fmt.Sprintf("*%s* · %s · %s · %s — %s (since %s)", inc.ID, strings.ToUpper(string(inc.Sev)), inc.Env, inc.Status, escape(inc.Title), inc.DeclaredAt.UTC().Format("Jan 2 15:04 UTC")))
 	}
 	return rw.Reply(ctx, Textf(strings.Join(lines, "\n")))
 }

@@ -27,7 +27,7 @@ func (b *Bot) handleLock(ctx context.Context, req Request, cmd Command, rw Respo
 		return failReply(ctx, rw, "lock "+cmd.Env, "Nothing was locked; check the bot's database and try again.", err)
 	}
 	return rw.Reply(ctx, Message{InChannel: true, Text: fmt.Sprintf(":lock: %s locked by %s: %s. Deploys are refused until `/togather unlock %s`.",
-		cmd.Env, mention(req.User), reason, cmd.Env)})
+		cmd.Env, mention(req.User), escape(reason), cmd.Env)})
 }
 
 // handleUnlock releases the requester's manual lock, or with --force
@@ -124,7 +124,7 @@ func RenderLocks(locks []ops.Lock, now time.Time) Message {
 // happens to the operation.
 func RenderForcedUnlock(l ops.Lock, by string, at time.Time) Message {
 	text := fmt.Sprintf(":warning: *%s was force-unlocked* by %s at %s.\n", l.Env, mention(by), fmtUTC(at))
-	held := fmt.Sprintf("held since %s for “%s”", fmtUTC(l.AcquiredAt), l.Reason)
+	held := fmt.Sprintf("held since %s for “%s”", fmtUTC(l.AcquiredAt), escape(l.Reason))
 	if l.Manual {
 		text += fmt.Sprintf("%s: your manual lock (%s) was released; deploys may run again.", mention(l.Holder), held)
 	} else {
@@ -139,10 +139,10 @@ func RenderForcedUnlock(l ops.Lock, by string, at time.Time) Message {
 func lockSummary(l ops.Lock, now time.Time) string {
 	since := fmt.Sprintf("since %s (%s ago)", fmtUTC(l.AcquiredAt), fmtSpan(now.Sub(l.AcquiredAt)))
 	if l.Manual {
-		return fmt.Sprintf("*%s* is locked by %s %s: “%s”.", l.Env, mention(l.Holder), since, l.Reason)
+		return fmt.Sprintf("*%s* is locked by %s %s: “%s”.", l.Env, mention(l.Holder), since, escape(l.Reason))
 	}
 	return fmt.Sprintf("*%s* is held by operation `%s` for %s %s: “%s”; lease until %s.",
-		l.Env, l.Owner, mention(l.Holder), since, l.Reason, fmtUTC(l.ExpiresAt))
+		l.Env, l.Owner, mention(l.Holder), since, escape(l.Reason), fmtUTC(l.ExpiresAt))
 }
 
 // mention renders a chat user ID as a mention; a terminal actor ("cli:…")

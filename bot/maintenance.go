@@ -258,7 +258,7 @@ func (b *Bot) announcements() string {
 // describeWindow is one line about a window: MW-3 on production, Tue
 // 2026-12-08 02:00–04:00 EST (2h): Postgres upgrade.
 func describeWindow(w ops.MaintenanceWindow, loc *time.Location) string {
-	return fmt.Sprintf("*%s* on *%s*, %s (%s): %s", w.Name(), w.Env, windowSpan(w, loc), fmtSpan(w.End.Sub(w.Start)), w.Description)
+	return fmt.Sprintf("*%s* on *%s*, %s (%s): %s", w.Name(), w.Env, windowSpan(w, loc), fmtSpan(w.End.Sub(w.Start)), escape(w.Description))
 }
 
 // windowSpan is a window's start and end on the team's wall clock.
@@ -282,7 +282,7 @@ func (b *Bot) announcement(w ops.MaintenanceWindow, status string) Message {
 		status = ":calendar: Scheduled"
 	}
 	text := fmt.Sprintf("%s · *Maintenance %s — %s*\n*When:* %s (%s)\n*What:* %s\n*Impact:* %s\nOwner: %s · updates in this thread",
-		status, w.Name(), w.Env, windowSpan(w, b.maintRules.Location), fmtSpan(w.End.Sub(w.Start)), w.Description, impact, mention(w.Owner))
+		status, w.Name(), w.Env, windowSpan(w, b.maintRules.Location), fmtSpan(w.End.Sub(w.Start)), escape(w.Description), impact, mention(w.Owner))
 	return Message{Text: text, Blocks: []Block{Section{Text: text}}}
 }
 
@@ -468,7 +468,7 @@ func (b *Bot) announceDue(ctx context.Context, w ops.MaintenanceWindow, now time
 			continue
 		}
 		b.threadPost(ctx, w, a.Event, fmt.Sprintf(":loudspeaker: Reminder: maintenance %s of %s starts in %s, %s. %s",
-			w.Name(), w.Env, days(a.Days), w.Start.In(b.maintRules.Location).Format("Mon 2006-01-02 15:04 MST"), w.Description))
+			w.Name(), w.Env, days(a.Days), w.Start.In(b.maintRules.Location).Format("Mon 2006-01-02 15:04 MST"), escape(w.Description)))
 	}
 }
 
@@ -659,7 +659,7 @@ func summarizeAlerts(lead string, list []WindowAlert) string {
 			state = "*still firing*"
 			firing++
 		}
-		line := fmt.Sprintf("• %s %s — %s, fired %d time(s), %s", severityIcon(a.Severity), a.Name, a.Summary, max(a.Firings, 1), state)
+		line := fmt.Sprintf("• %s %s — %s, fired %d time(s), %s", severityIcon(a.Severity), escape(a.Name), escape(a.Summary), max(a.Firings, 1), state)
 		lines = append(lines, line)
 	}
 	if firing > 0 {

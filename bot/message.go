@@ -68,7 +68,7 @@ func (Actions) block()      {}
 // for notification fallbacks.
 func (m Message) PlainText() string {
 	if len(m.Blocks) == 0 {
-		return m.Text
+		return unescapeMrkdwn.Replace(m.Text)
 	}
 	var b strings.Builder
 	for _, blk := range m.Blocks {
@@ -77,13 +77,13 @@ func (m Message) PlainText() string {
 			b.WriteString(v.Text + "\n")
 		case Section:
 			if v.Text != "" {
-				b.WriteString(v.Text + "\n")
+				b.WriteString(unescapeMrkdwn.Replace(v.Text) + "\n")
 			}
 			for _, f := range v.Fields {
-				b.WriteString("  " + f + "\n")
+				b.WriteString("  " + unescapeMrkdwn.Replace(f) + "\n")
 			}
 		case Context:
-			b.WriteString("  " + v.Text + "\n")
+			b.WriteString("  " + unescapeMrkdwn.Replace(v.Text) + "\n")
 		case Preformatted:
 			b.WriteString(v.Text + "\n")
 		case Divider:
@@ -103,3 +103,15 @@ func (m Message) PlainText() string {
 
 // Textf is a message holding just text.
 func Textf(text string) Message { return Message{Text: text} }
+
+// mrkdwnEscaper escapes the three characters Slack's mrkdwn gives meaning
+// to, so that text from people and other systems (reasons, titles,
+// descriptions, alert summaries) shows as written: "<!channel>" in a
+// reason is text, not a ping of everyone.
+var mrkdwnEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
+// escape makes user text safe to insert into mrkdwn.
+func escape(s string) string { return mrkdwnEscaper.Replace(s) }
+
+// unescapeMrkdwn undoes escape, for plain-text output.
+var unescapeMrkdwn = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")

@@ -83,3 +83,12 @@ func TestReportSaysWhatTheDeployStartsFrom(t *testing.T) {
 		t.Errorf("a failing live.health is shown %d times, want once among the blocking checks:\n%s", n, text)
 	}
 }
+
+// PlainText, for the terminal, shows escaped user text as it was typed;
+// preformatted text, never escaped in a Message, stays as it is.
+func TestPlainTextUnescapesMrkdwn(t *testing.T) {
+	m := bot.Message{Blocks: []bot.Block{bot.Section{Text: "reason: _&lt;!channel&gt; &amp; co_"}, bot.Preformatted{Text: "a &lt; b"}}}
+	if got, want := m.PlainText(), "reason: _<!channel> & co_\na &lt; b"; got != want {
+		t.Errorf("PlainText = %q, want %q", got, want)
+	}
+}

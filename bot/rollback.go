@@ -32,7 +32,7 @@ func (b *Bot) handleRollback(ctx context.Context, req Request, cmd Command, rw R
 		}
 		op.Chat[chatRestore] = "true"
 	}
-	text := fmt.Sprintf(":leftwards_arrow_with_hook: <@%s> asks to roll back *%s*: _%s_", req.User, cmd.Env, reason)
+	text := fmt.Sprintf(":leftwards_arrow_with_hook: <@%s> asks to roll back *%s*: _%s_", req.User, cmd.Env, escape(reason))
 	if op.Chat[chatRestore] != "" {
 		text += "\n:warning: The last deploy's pre-deploy snapshot will be restored with the previous release, behind the maintenance page: data written since is lost."
 	}

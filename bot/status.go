@@ -23,7 +23,7 @@ func (b *Bot) handleStatus(ctx context.Context, _ Request, cmd Command, rw Respo
 	m.InChannel = false
 	if w, in := b.inMaintenance(ctx, cmd.Env); in {
 		text := fmt.Sprintf(":construction: Maintenance %s in progress until %s: %s. Alerts are muted.",
-			w.Name(), w.End.In(b.maintRules.Location).Format("15:04 MST"), w.Description)
+			w.Name(), w.End.In(b.maintRules.Location).Format("15:04 MST"), escape(w.Description))
 		if w.Mode == ops.Mode503 {
 			text += " The site shows the maintenance page."
 		}

@@ -165,13 +165,13 @@ func TestSlackEscapesAreUndone(t *testing.T) {
 
 // TestPreformattedIsShownWhole: a journal longer than a section is shown
 // over several code blocks split between lines, its last line included;
-// a ``` in it does not end its block.
+// a ``` in it does not end its block, and a mention in it is text.
 func TestPreformattedIsShownWhole(t *testing.T) {
 	var lines []string
 	for i := range 100 {
 		lines = append(lines, fmt.Sprintf("%03d %s", i, strings.Repeat("j", 60)))
 	}
-	lines = append(lines, "output with ``` inside", "the last line says what failed")
+	lines = append(lines, "output with ``` inside", "reason: <!channel> & co", "the last line says what failed")
 	_, blocks := bslack.Render(bot.Message{Blocks: []bot.Block{bot.Preformatted{Text: strings.Join(lines, "\n")}}})
 	var shown []string
 	for _, b := range blocks {
@@ -181,7 +181,7 @@ func TestPreformattedIsShownWhole(t *testing.T) {
 		}
 		shown = append(shown, strings.Trim(text, "`"))
 	}
-	want := strings.ReplaceAll(strings.Join(lines, "\n"), "```", "'''")
+	want := strings.NewReplacer("```", "'''", "<!channel> & co", "&lt;!channel&gt; &amp; co").Replace(strings.Join(lines, "\n"))
 	if len(blocks) < 3 || strings.Join(shown, "\n") != want {
 		t.Errorf("%d blocks show:\n%s\nwant the whole text", len(blocks), strings.Join(shown, "\n"))
 	}

@@ -46,10 +46,15 @@ func Render(m bot.Message) (text string, blocks []slack.Block) {
 	return text, blocks
 }
 
+// escapeCode is what codeBlocks replaces in preformatted text.
+var escapeCode = strings.NewReplacer("```", "'''", "&", "&amp;", "<", "&lt;", ">", "&gt;")
+
 // codeBlocks shows preformatted text as code blocks, as many as it takes
 // at a section's length each, split between lines: a journal or a log is
 // shown whole, not cut at its end, where what failed is. A ``` in the text
-// would end the block, so it is shown as three single quotes.
+// would end the block, so it is shown as three single quotes; &, < and >
+// are escaped, so text in a journal or a log (a reason, a command's
+// output) cannot mention anyone.
 func codeBlocks(text string) []slack.Block {
 	const room = maxSectionText - 6 // the fences
 	var blocks []slack.Block
@@ -59,7 +64,7 @@ func codeBlocks(text string) []slack.Block {
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn("```"+strings.Join(chunk, "\n")+"```"), nil, nil))
 		chunk, size = nil, 0
 	}
-	for _, line := range strings.Split(strings.ReplaceAll(text, "```", "'''"), "\n") {
+	for _, line := range strings.Split(escapeCode.Replace(text), "\n") {
 		line = cut(line, room)
 		n := utf8.RuneCountInString(line)
 		if len(chunk) > 0 && size+n > room {

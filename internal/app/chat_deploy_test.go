@@ -117,6 +117,21 @@ func (c *chatEnv) waitEdit(t *testing.T, msg slackfake.Message, text string) sla
 	return m
 }
 
+// waitResponse waits for a reply to user (through the response URL) that
+// contains text.
+func (c *chatEnv) waitResponse(t *testing.T, user, text string) slackfake.ResponsePost {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		for _, r := range c.fake.Responses() {
+			if r.User == user && strings.Contains(r.Text, text) {
+				return r
+			}
+		}
+	}
+	t.Fatalf("no reply to %s contains %q", user, text)
+	return slackfake.ResponsePost{}
+}
+
 func (c *chatEnv) deploysIn(t *testing.T, state ops.Step) int {
 	t.Helper()
 	hist, err := c.Store.History(context.Background(), "staging", 50)
@@ -364,5 +379,28 @@ func TestChatDBMaintenanceNeedsApproval(t *testing.T) {
 	hist, err := c.Store.History(ctx, "staging", 5)
 	if err != nil || len(hist) != 1 || hist[0].Kind != ops.KindDB || hist[0].State != ops.StepDone || hist[0].Requester != "UALICE" {
 		t.Errorf("history = %+v (%v), want one done db operation requested by UALICE", hist, err)
+	}
+}
+
+// Text people type is shown as written and mentions no one: "<!channel>"
+// in a deploy's reason, a rollback's reason or a lock's reason (typed
+// literally, so Slack sends it escaped and the adapter unescapes it for
+// the parser) is escaped again wherever the bot shows it.
+func TestUserTextCannotMention(t *testing.T) {
+	c := startChat(t, true)
+	c.slash(t, "UALICE", "deploy staging "+apptest.V2+` --reason "&lt;!channel&gt; big release"`)
+	shown := []slackfake.Message{c.waitMessage(t, slackfake.InChannel(deploys), slackfake.HasButton("op.approve"))}
+	c.slash(t, "UALICE", `rollback staging --reason "&lt;!here&gt; undo"`)
+	shown = append(shown, c.waitMessage(t, slackfake.InChannel(deploys), slackfake.HasButton("op.confirm")))
+	c.slash(t, "UALICE", "lock staging &lt;!everyone&gt; freeze")
+	c.slash(t, "UBOB", "lock staging mine")
+	texts := []string{slackfake.Render(shown[0]), slackfake.Render(shown[1]),
+		c.waitResponse(t, "UALICE", "freeze").Text, c.waitResponse(t, "UBOB", "is locked by").Text}
+
+	for i, want := range []string{"&lt;!channel&gt; big release", "&lt;!here&gt; undo", "&lt;!everyone&gt; freeze", "&lt;!everyone&gt; freeze"} {
+		text := texts[i]
+		if !strings.Contains(text, want) || strings.Contains(text, "<!") {
+			t.Errorf("user text reaches Slack as markup; want it escaped as %q:\n%s", want, text)
+		}
 	}
 }
