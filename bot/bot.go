@@ -127,16 +127,37 @@ func (b *Bot) HandleCommand(ctx context.Context, req Request, rw Responder) erro
 	if cmd.Name == NameHelp {
 		return rw.Reply(ctx, b.help(ctx, req.User, cmd))
 	}
-	perm := cmd.Permission()
-	allowed, why := b.authz.Decide(ctx, req.User, perm, cmd.Env)
-	if err := b.record(ctx, req, perm, cmd.Env, allowed, why); err != nil && allowed && !readOnly[perm] {
-		b.log.Error().Err(err).Str("user", req.User).Str("action", perm).Msg("audit log write failed; refusing")
-		return rw.Reply(ctx, Textf(":warning: The audit log cannot be written right now, so `"+perm+"` is refused. Read-only commands still work; check the bot's database."))
-	}
-	if !allowed {
-		return rw.Reply(ctx, Textf(":no_entry: "+why))
+	if !b.gate(ctx, req, cmd.Permission(), cmd.Env, "", rw) {
+		return nil
 	}
 	return b.handlers[cmd.Name](ctx, req, cmd, rw)
+}
+
+// gate decides whether req's user may use perm in env, audits the
+// decision (on says what it acts on, e.g. an operation's id), and tells a
+// refused user why. It is the one check of commands and buttons alike.
+func (b *Bot) gate(ctx context.Context, req Request, perm, env, on string, rw Responder) bool {
+	allowed, why := b.authz.Decide(ctx, req.User, perm, env)
+	return b.decided(ctx, req, perm, env, allowed, why, on, rw)
+}
+
+// decided audits a decision made by gate or by a rule of its own (the
+// requester may not approve their own request) and tells a refused user
+// why. A change whose audit row cannot be written is refused; reads go on.
+func (b *Bot) decided(ctx context.Context, req Request, perm, env string, allowed bool, why, on string, rw Responder) bool {
+	detail := why
+	if on != "" {
+		detail += " (" + on + ")"
+	}
+	if err := b.record(ctx, req, perm, env, allowed, detail); err != nil && allowed && !readOnly[perm] {
+		b.log.Error().Err(err).Str("user", req.User).Str("action", perm).Msg("audit log write failed; refusing")
+		_ = rw.Reply(ctx, Textf(":warning: The audit log cannot be written right now, so `"+perm+"` is refused. Read-only commands still work; check the bot's database."))
+		return false
+	}
+	if !allowed {
+		_ = rw.Reply(ctx, Textf(":no_entry: "+why))
+	}
+	return allowed
 }
 
 func (b *Bot) record(ctx context.Context, req Request, perm, env string, allowed bool, why string) error {

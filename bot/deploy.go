@@ -303,9 +303,8 @@ func (b *Bot) approve(ctx context.Context, req Request, rw Responder) error {
 	if req.User != op.Requester {
 		allowed, why = b.authz.Decide(ctx, req.User, "approve", op.Env)
 	}
-	_ = b.record(ctx, req, "approve", op.Env, allowed, why+" ("+op.ID+")")
-	if !allowed {
-		return rw.Reply(ctx, Textf(":no_entry: "+why))
+	if !b.decided(ctx, req, "approve", op.Env, allowed, why, op.ID, rw) {
+		return nil
 	}
 	op, added, err := b.ops.Approve(ctx, op.ID, req.User, ops.StepRequested, b.note("approved by "+req.User))
 	switch {
@@ -375,7 +374,8 @@ func (b *Bot) askRejectReason(ctx context.Context, req Request, rw Responder) er
 		return nil
 	}
 	if allowed, why := b.mayReject(ctx, req.User, op); !allowed {
-		return rw.Reply(ctx, Textf(":no_entry: "+why))
+		b.decided(ctx, req, "reject", op.Env, false, why, op.ID, rw)
+		return nil
 	}
 	forms, ok := b.poster.(FormOpener)
 	if !ok {
@@ -407,11 +407,8 @@ func (b *Bot) rejectWith(ctx context.Context, req Request, id, reason string, rw
 		return nil
 	}
 	allowed, why := b.mayReject(ctx, req.User, op)
-	if err := b.record(ctx, req, "reject", op.Env, allowed, fmt.Sprintf("%s; reason %q (%s)", why, reason, op.ID)); err != nil && allowed {
-		return rw.Reply(ctx, Textf(":x: The rejection could not be audited, so nothing was changed: "+err.Error()))
-	}
-	if !allowed {
-		return rw.Reply(ctx, Textf(":no_entry: "+why))
+	if !b.decided(ctx, req, "reject", op.Env, allowed, why, fmt.Sprintf("%s, reason %q", op.ID, reason), rw) {
+		return nil
 	}
 	op, moved, err := b.ops.Transition(ctx, op.ID, []ops.Step{ops.StepRequested}, ops.StepFailed,
 		ops.JournalEntry{At: b.now(), Step: ops.StepFailed, Phase: ops.PhaseEnd, Detail: fmt.Sprintf("rejected by %s: %s", req.User, reason)})

@@ -66,10 +66,8 @@ func (b *Bot) confirm(ctx context.Context, req Request, rw Responder) error {
 	if !ok {
 		return nil
 	}
-	allowed, why := b.authz.Decide(ctx, req.User, "rollback", op.Env)
-	_ = b.record(ctx, req, "rollback", op.Env, allowed, why+" (confirm "+op.ID+")")
-	if !allowed {
-		return rw.Reply(ctx, Textf(":no_entry: "+why))
+	if !b.gate(ctx, req, "rollback", op.Env, "confirm "+op.ID, rw) {
+		return nil
 	}
 	if op.Chat[chatRestore] != "" {
 		if err := b.mayRestore(ctx, req, op.Env, "confirm "+op.ID); err != nil {
@@ -95,7 +93,9 @@ const permRestore = "snapshot.restore"
 // database, as `snapshot restore` would; what names the path for the audit.
 func (b *Bot) mayRestore(ctx context.Context, req Request, env, what string) error {
 	allowed, why := b.authz.Decide(ctx, req.User, permRestore, env)
-	_ = b.record(ctx, req, permRestore, env, allowed, why+" ("+what+")")
+	if err := b.record(ctx, req, permRestore, env, allowed, why+" ("+what+")"); err != nil && allowed {
+		return fmt.Errorf("the audit log cannot be written right now, so %s is refused: %w", permRestore, err)
+	}
 	if !allowed {
 		return fmt.Errorf("restoring the database needs %s: %s", permRestore, why)
 	}
@@ -107,10 +107,12 @@ func (b *Bot) cancel(ctx context.Context, req Request, rw Responder) error {
 	if !ok {
 		return nil
 	}
-	if req.User != op.Requester {
-		if allowed, why := b.authz.Decide(ctx, req.User, "rollback", op.Env); !allowed {
-			return rw.Reply(ctx, Textf(":no_entry: "+why))
+	if req.User == op.Requester {
+		if !b.decided(ctx, req, "rollback", op.Env, true, "the requester withdraws the request", "cancel "+op.ID, rw) {
+			return nil
 		}
+	} else if !b.gate(ctx, req, "rollback", op.Env, "cancel "+op.ID, rw) {
+		return nil
 	}
 	op, moved, err := b.ops.Transition(ctx, op.ID, []ops.Step{ops.StepRequested}, ops.StepFailed,
 		ops.JournalEntry{At: b.now(), Step: ops.StepFailed, Phase: ops.PhaseEnd, Detail: "cancelled by " + req.User})
@@ -127,10 +129,8 @@ func (b *Bot) rollbackFromButton(ctx context.Context, req Request, rw Responder)
 	if err != nil {
 		return rw.Reply(ctx, Textf(":information_source: This deploy no longer exists."))
 	}
-	allowed, why := b.authz.Decide(ctx, req.User, "rollback", dep.Env)
-	_ = b.record(ctx, req, "rollback", dep.Env, allowed, why+" (button on "+dep.ID+")")
-	if !allowed {
-		return rw.Reply(ctx, Textf(":no_entry: "+why))
+	if !b.gate(ctx, req, "rollback", dep.Env, "button on "+dep.ID, rw) {
+		return nil
 	}
 	now := b.now()
 	op := ops.Operation{ID: rollbackPrefix + dep.ID, Kind: ops.KindRollback, Env: dep.Env, Requester: req.User,

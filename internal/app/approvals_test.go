@@ -325,3 +325,48 @@ func waitForStep(t *testing.T, e *apptest.DeployEnv, step ops.Step) {
 	}
 	t.Fatalf("no operation reached %s in a minute", step)
 }
+
+// Every button refuses a user without its permission the same way: told
+// why, nothing changed, and one denied audit row per press.
+func TestButtonRefusalsAreAudited(t *testing.T) {
+	c := startChat(t, true)
+	ctx := context.Background()
+	c.slash(t, "UALICE", "deploy staging "+apptest.V2+" --reason r")
+	dep := c.waitMessage(t, slackfake.InChannel(deploys), slackfake.HasButton("op.approve"))
+	c.slash(t, "UALICE", "rollback staging --reason r")
+	rb := c.waitMessage(t, slackfake.InChannel(deploys), slackfake.HasButton("op.confirm"))
+	presses := []struct {
+		msg    slackfake.Message
+		action string
+	}{{dep, "op.approve"}, {dep, "op.reject"}, {rb, "op.confirm"}, {rb, "op.cancel"}}
+	for _, p := range presses {
+		c.click(t, "UCAROL", p.msg, p.action)
+	}
+	var entries []bot.AuditEntry
+	denied := 0
+	for deadline := time.Now().Add(20 * time.Second); denied < len(presses) && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		var err error
+		if entries, err = c.Store.AuditLog(ctx, postgres.AuditQuery{Actor: "UCAROL"}); err != nil {
+			t.Fatal(err)
+		}
+		denied = 0
+		for _, e := range entries {
+			if e.Decision == bot.Denied {
+				denied++
+			}
+		}
+	}
+	if denied != len(presses) || len(entries) != len(presses) {
+		t.Errorf("%d audit rows for UCAROL, %d denied; want %d, all denied: %+v", len(entries), denied, len(presses), entries)
+	}
+	hist, err := c.Store.History(ctx, "staging", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range hist {
+		if op.State != ops.StepRequested || len(op.Approvers) != 0 {
+			t.Errorf("%s after refused presses: %s, approvers %v", op.Kind, op.State, op.Approvers)
+		}
+	}
+	c.WantServing(ops.Blue, apptest.V1)
+}
