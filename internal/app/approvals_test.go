@@ -202,10 +202,7 @@ func hasColumn(t *testing.T, dsn, table, column string) bool {
 func TestForgedButtonsCannotSkipApprovals(t *testing.T) {
 	c := startChat(t, true)
 	ctx := context.Background()
-	c.slash(t, "UALICE", "deploy staging "+apptest.V2+" --reason r")
-	depMsg := c.waitMessage(t, slackfake.InChannel(deploys), slackfake.HasButton("op.approve"))
-	c.slash(t, "UALICE", "rollback staging --reason r")
-	rbMsg := c.waitMessage(t, slackfake.InChannel(deploys), slackfake.HasButton("op.confirm"))
+	depMsg, rbMsg := c.twoRequests(t)
 	byKind := map[ops.Kind]ops.Operation{}
 	hist, err := c.Store.History(ctx, "staging", 10)
 	if err != nil {
@@ -331,10 +328,7 @@ func waitForStep(t *testing.T, e *apptest.DeployEnv, step ops.Step) {
 func TestButtonRefusalsAreAudited(t *testing.T) {
 	c := startChat(t, true)
 	ctx := context.Background()
-	c.slash(t, "UALICE", "deploy staging "+apptest.V2+" --reason r")
-	dep := c.waitMessage(t, slackfake.InChannel(deploys), slackfake.HasButton("op.approve"))
-	c.slash(t, "UALICE", "rollback staging --reason r")
-	rb := c.waitMessage(t, slackfake.InChannel(deploys), slackfake.HasButton("op.confirm"))
+	dep, rb := c.twoRequests(t)
 	presses := []struct {
 		msg    slackfake.Message
 		action string
@@ -369,4 +363,15 @@ func TestButtonRefusalsAreAudited(t *testing.T) {
 		}
 	}
 	c.WantServing(ops.Blue, apptest.V1)
+}
+
+// twoRequests has UALICE ask for a deploy of V2 (waiting for approval) and
+// a rollback (waiting for a confirmation), and returns their messages.
+func (c *chatEnv) twoRequests(t *testing.T) (deploy, rollback slackfake.Message) {
+	t.Helper()
+	c.slash(t, "UALICE", "deploy staging "+apptest.V2+" --reason r")
+	deploy = c.waitMessage(t, slackfake.InChannel(deploys), slackfake.HasButton("op.approve"))
+	c.slash(t, "UALICE", "rollback staging --reason r")
+	rollback = c.waitMessage(t, slackfake.InChannel(deploys), slackfake.HasButton("op.confirm"))
+	return deploy, rollback
 }
