@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -200,5 +201,48 @@ func (m *maintenanceChat) wantOneIncident(t *testing.T, alerts int) {
 	}
 	if len(parents) != 1 {
 		t.Errorf("%d messages in the incidents channel, want one:\n%s", len(parents), strings.Join(parents, "\n---\n"))
+	}
+}
+
+// TestDiagnosticsRedactSecretsByValue makes the live slot's /health quote,
+// without their names, a secret-looking variable of the env file, a
+// variable the rotation policy names and the bot's own Slack token: the
+// diagnostics bundle shows none of them.
+func TestDiagnosticsRedactSecretsByValue(t *testing.T) {
+	c := startChatWith(t, false, "secret_rotation: {SIGNUP_PEPPER: 720h}\n")
+	const sessionKey, pepper = "k3y-0f-the-sessi0ns-9f8e7d", "pepper-v4lue-5a4b3c"
+	env, err := os.ReadFile(c.EnvFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apptest.WriteFile(t, c.EnvFile, 0o600, string(env)+"SESSION_KEY="+sessionKey+"\nSIGNUP_PEPPER="+pepper+"\n")
+	secrets := []string{sessionKey, pepper, c.fake.BotToken()}
+	control := strings.TrimSuffix(c.Env.Env.Slots[ops.Blue].HealthURL, "/health") + "/_control"
+	body := fmt.Sprintf(`{"status":"unhealthy","failing_checks":{"database":"login with %s, %s and %s refused"}}`, secrets[0], secrets[1], secrets[2])
+	resp, err := http.Post(control, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	c.slash(t, "UALICE", "incident declare sev2 login fails --env staging")
+	parent := c.waitMessage(t, slackfake.InChannel("CINC"), slackfake.TextContains("INC-1"))
+	c.click(t, "UALICE", parent, "incident.diagnostics")
+	deadline := time.Now().Add(20 * time.Second)
+	for len(c.fake.Uploads()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	ups := c.fake.Uploads()
+	if len(ups) != 1 {
+		t.Fatalf("diagnostics uploads = %+v, want one", ups)
+	}
+	content := string(ups[0].Content)
+	if !strings.Contains(content, "login with ***, *** and *** refused") {
+		t.Errorf("the diagnostics lack the redacted check message:\n%s", content)
+	}
+	for _, s := range secrets {
+		if strings.Contains(content, s) {
+			t.Errorf("the diagnostics show the secret %q:\n%s", s, content)
+		}
 	}
 }
