@@ -11,11 +11,14 @@ import (
 	"github.com/togather-foundation/togather-chatops/ops"
 )
 
-// IncidentStore keeps incidents; ClaimReminder and MarkEscalated are
-// compare-and-sets so each reminder and escalation happens once across
-// replicas.
+// IncidentStore keeps incidents; CreateIncidentUnlessOpen, ClaimReminder
+// and MarkEscalated are compare-and-sets so each alert-declared incident,
+// reminder and escalation happens once across replicas.
 type IncidentStore interface {
 	CreateIncident(ctx context.Context, inc incidents.Incident) (incidents.Incident, error)
+	// CreateIncidentUnlessOpen creates inc unless an incident of inc.Env is
+	// open, and then returns that one with created false.
+	CreateIncidentUnlessOpen(ctx context.Context, inc incidents.Incident) (_ incidents.Incident, created bool, err error)
 	GetIncident(ctx context.Context, id string) (incidents.Incident, error)
 	SaveIncident(ctx context.Context, inc incidents.Incident) error
 	OpenIncidents(ctx context.Context) ([]incidents.Incident, error)
@@ -54,7 +57,7 @@ func (b *Bot) handleIncident(ctx context.Context, req Request, cmd Command, rw R
 		if err != nil {
 			return rw.Reply(ctx, Textf(":x: "+err.Error()))
 		}
-		inc, err := b.declare(ctx, req.User, sev, strings.Join(cmd.Args[1:], " "), cmd.Env, "")
+		inc, err := b.declare(ctx, req.User, sev, strings.Join(cmd.Args[1:], " "), cmd.Env)
 		if err != nil {
 			_ = rw.Reply(ctx, Textf(":x: The incident could not be declared: "+err.Error()))
 			return err
@@ -124,28 +127,84 @@ func (b *Bot) incidentFor(ctx context.Context, cmd Command) (incidents.Incident,
 
 // declare opens an incident with its own thread in the incidents channel;
 // SEV1 pages the on-call group.
-func (b *Bot) declare(ctx context.Context, by string, sev incidents.Sev, title, env, alertText string) (incidents.Incident, error) {
-	now := b.now()
-	inc := incidents.Incident{Title: title, Sev: sev, Env: env, Status: incidents.Investigating, Commander: by, DeclaredAt: now, LastUpdateAt: now,
-		Timeline: []incidents.Entry{{At: now, Kind: "declared", By: by, Text: fmt.Sprintf("%s declared: %s", strings.ToUpper(string(sev)), title)}}}
-	if alertText != "" {
-		inc.Timeline = append(inc.Timeline, incidents.Entry{At: now, Kind: "alert", By: botActor, Text: alertText})
-	}
-	inc, err := b.incidents.CreateIncident(ctx, inc)
+func (b *Bot) declare(ctx context.Context, by string, sev incidents.Sev, title, env string) (incidents.Incident, error) {
+	inc, err := b.incidents.CreateIncident(ctx, b.newIncident(by, sev, title, env, ""))
 	if err != nil {
 		return inc, fmt.Errorf("declare: %w", err)
 	}
+	return inc, b.announce(ctx, inc, by)
+}
+
+// declareForAlert declares an incident for alert a, whose timeline text is
+// alertText, unless its environment has one open: then it returns that
+// one, created false, and posts nothing. Alerts racing, on any replica,
+// open one incident.
+func (b *Bot) declareForAlert(ctx context.Context, by string, sev incidents.Sev, a incidents.Alert, alertText string) (_ incidents.Incident, created bool, err error) {
+	inc, created, err := b.incidents.CreateIncidentUnlessOpen(ctx, b.newIncident(by, sev, a.Summary, a.Env, alertText))
+	if err != nil {
+		return inc, false, fmt.Errorf("declare for alert %s: %w", a.Key, err)
+	}
+	if !created {
+		return inc, false, nil
+	}
+	return inc, true, b.announce(ctx, inc, by)
+}
+
+// newIncident is an investigating incident declared now by by, with the
+// alert text on its timeline when not empty.
+func (b *Bot) newIncident(by string, sev incidents.Sev, title, env, alertText string) incidents.Incident {
+	now := b.now()
+	inc := incidents.Incident{Title: title, Sev: sev, Env: env, Status: incidents.Investigating, Commander: by, DeclaredAt: now, LastUpdateAt: now,
+		Timeline: []incidents.Entry{{At: now, Kind: incidents.KindDeclared, By: by, Text: fmt.Sprintf("%s declared: %s", strings.ToUpper(string(sev)), title)}}}
+	if alertText != "" {
+		inc.Timeline = append(inc.Timeline, incidents.Entry{At: now, Kind: incidents.KindAlert, By: botActor, Text: alertText})
+	}
+	return inc
+}
+
+// announce posts a new incident's parent message, records it as the
+// incident's thread and posts the first update there.
+func (b *Bot) announce(ctx context.Context, inc incidents.Incident, by string) error {
 	ts, err := b.poster.Post(ctx, b.channels.Incidents, "", b.renderIncident(inc))
 	if err != nil {
-		return inc, fmt.Errorf("post %s: %w", inc.ID, err)
+		return fmt.Errorf("post %s: %w", inc.ID, err)
 	}
 	inc.Channel, inc.ThreadTS = b.channels.Incidents, ts
 	if err := b.incidents.SetIncidentThread(ctx, inc.ID, inc.Channel, ts); err != nil {
-		return inc, err
+		return err
 	}
-	u := incidents.Update{Status: inc.Status, Severity: inc.Sev, Impact: "being assessed", WhatHappened: title, WhatWeAreDoing: "investigating", NextUpdate: b.nextUpdateText(inc), By: by, At: now}
+	u := incidents.Update{Status: inc.Status, Severity: inc.Sev, Impact: "being assessed", WhatHappened: inc.Title, WhatWeAreDoing: "investigating", NextUpdate: b.nextUpdateText(inc), By: by, At: inc.DeclaredAt}
 	_, _ = b.poster.Post(ctx, inc.Channel, ts, Textf(incidents.TemplateText(inc, u)))
-	return inc, nil
+	return nil
+}
+
+// addAlert puts an alert on an open incident's timeline and, once the
+// incident has its thread, into the thread. An incident declared by a
+// racing alert may not have its thread yet; the timeline still holds it.
+func (b *Bot) addAlert(ctx context.Context, inc incidents.Incident, text string) error {
+	inc.Timeline = append(inc.Timeline, incidents.Entry{At: b.now(), Kind: incidents.KindAlert, By: botActor, Text: text})
+	if err := b.incidents.SaveIncident(ctx, inc); err != nil {
+		return fmt.Errorf("add alert to %s: %w", inc.ID, err)
+	}
+	if inc.ThreadTS != "" {
+		_, _ = b.poster.Post(ctx, inc.Channel, inc.ThreadTS, Textf(":red_circle: "+text))
+	}
+	return nil
+}
+
+// hasAlert reports whether inc's timeline holds the alert text.
+func hasAlert(inc incidents.Incident, text string) bool {
+	for _, e := range inc.Timeline {
+		if e.Kind == incidents.KindAlert && e.Text == text {
+			return true
+		}
+	}
+	return false
+}
+
+// alertText is how an alert is written on an incident's timeline.
+func alertText(a incidents.Alert) string {
+	return fmt.Sprintf("%s alert %s: %s", a.Severity, a.Name, a.Summary)
 }
 
 func (b *Bot) nextUpdateText(inc incidents.Incident) string {
@@ -270,19 +329,24 @@ func (b *Bot) criticalToIncident(ctx context.Context, a incidents.Alert) {
 	if b.incidents == nil {
 		return
 	}
-	text := fmt.Sprintf("critical alert %s: %s", a.Name, a.Summary)
-	if inc, err := b.incidents.OpenIncidentFor(ctx, a.Env); err == nil {
-		inc.Timeline = append(inc.Timeline, incidents.Entry{At: b.now(), Kind: "alert", By: botActor, Text: text})
-		if err := b.incidents.SaveIncident(ctx, inc); err == nil {
-			_, _ = b.poster.Post(ctx, inc.Channel, inc.ThreadTS, Textf(":red_circle: "+text))
+	text := alertText(a)
+	var (
+		inc incidents.Incident
+		err error
+	)
+	if b.incidentPolicy.AutoDeclare {
+		var created bool
+		inc, created, err = b.declareForAlert(ctx, botActor, incidents.SEV2, a, text)
+		if err == nil && !created {
+			err = b.addAlert(ctx, inc, text)
 		}
-		return
+	} else if inc, err = b.incidents.OpenIncidentFor(ctx, a.Env); err == nil {
+		err = b.addAlert(ctx, inc, text)
+	} else {
+		return // none open to join
 	}
-	if !b.incidentPolicy.AutoDeclare {
-		return
-	}
-	if _, err := b.declare(ctx, botActor, incidents.SEV2, a.Summary, a.Env, text); err != nil {
-		b.log.Error().Err(err).Str("alert", a.Key).Msg("declaring an incident for a critical alert failed")
+	if err != nil {
+		b.log.Error().Err(err).Str("alert", a.Key).Msg("bringing a critical alert to an incident failed")
 	}
 }
 
@@ -292,18 +356,23 @@ func (b *Bot) declareFromAlert(ctx context.Context, req Request, rec AlertRecord
 	if !allowed {
 		return rw.Reply(ctx, Textf(":no_entry: "+why))
 	}
-	if inc, err := b.incidents.OpenIncidentFor(ctx, rec.Alert.Env); err == nil {
-		return rw.Reply(ctx, Textf(fmt.Sprintf(":information_source: %s is already open for %s; the alert is on its timeline.", inc.ID, rec.Alert.Env)))
-	}
 	sev := incidents.SEV3
 	if rec.Alert.Severity == incidents.Critical {
 		sev = incidents.SEV2
 	}
-	inc, err := b.declare(ctx, req.User, sev, rec.Alert.Summary, rec.Alert.Env, fmt.Sprintf("alert %s: %s", rec.Alert.Name, rec.Alert.Summary))
+	text := alertText(rec.Alert)
+	inc, created, err := b.declareForAlert(ctx, req.User, sev, rec.Alert, text)
+	if err == nil && !created && !hasAlert(inc, text) {
+		err = b.addAlert(ctx, inc, text)
+	}
 	if err != nil {
+		_ = rw.Reply(ctx, Textf(":x: The incident could not be declared: "+err.Error()))
 		return err
 	}
-	return rw.Reply(ctx, Textf(fmt.Sprintf(":rotating_light: %s declared from the alert.", inc.ID)))
+	if created {
+		return rw.Reply(ctx, Textf(fmt.Sprintf(":rotating_light: %s declared from the alert.", inc.ID)))
+	}
+	return rw.Reply(ctx, Textf(fmt.Sprintf(":information_source: %s is already open for %s; the alert is on its timeline.", inc.ID, rec.Alert.Env)))
 }
 
 // IncidentTick sends due update reminders (SEV1 every 30 min, SEV2 every

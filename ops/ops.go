@@ -57,11 +57,14 @@ type SlotSpec struct {
 // Environment is the plain description of one deploy target, built from
 // configuration in cmd.
 type Environment struct {
-	Name          string
-	Slots         map[Slot]SlotSpec
-	Image         string // reference template with {version}, e.g. togather-server:{version}
-	EnvFile       string // the app's env file on the bot's host
-	DatabaseVar   string // the variable in EnvFile that holds the app database URL
+	Name        string
+	Slots       map[Slot]SlotSpec
+	Image       string // reference template with {version}, e.g. togather-server:{version}
+	EnvFile     string // the app's env file on the bot's host
+	DatabaseVar string // the variable in EnvFile that holds the app database URL
+	// SecretVars are variables of EnvFile that hold secrets whatever their
+	// names say (those the rotation policy names).
+	SecretVars    []string
 	Network       string
 	RestartPolicy string
 	ProxyURL      string // where the proxy serves the app, for verification

@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -331,9 +330,9 @@ func (p *Preflighter) Run(ctx context.Context, req PreflightRequest) (Report, er
 	slices.SortStableFunc(checks, func(a, b Check) int {
 		return cmp.Compare(slices.Index(checkOrder, a.Name), slices.Index(checkOrder, b.Name))
 	})
-	redact := redactor(env, d.Env.DatabaseVar)
+	redact := NewRedactor(d.Env.EnvSecrets(env)...)
 	for i := range checks {
-		checks[i].Message, checks[i].Remediation = redact(checks[i].Message), redact(checks[i].Remediation)
+		checks[i].Message, checks[i].Remediation = redact.Redact(checks[i].Message), redact.Redact(checks[i].Remediation)
 	}
 	rep.Checks = checks
 	rep.Hash = rep.ComputeHash()
@@ -1040,45 +1039,4 @@ func DiskFreeOn(files HostFiles, statfs func(dir string) (free, total uint64, er
 			}
 		}
 	}
-}
-
-// userinfoPassword matches the password of a URL's user information.
-var userinfoPassword = regexp.MustCompile(`(://[^:/@\s]*:)[^@\s]+@`)
-
-// redactor returns a function that hides, in a message, the values of the
-// env file's secret-looking variables (placeholders are no secret) and any
-// password in a URL.
-func redactor(f EnvFile, dbVar string) func(string) string {
-	var secrets []string
-	for _, v := range f.Vars {
-		if len(v.Value) < 6 || !secretKey(v.Key, dbVar) || hasPlaceholder(v.Value) {
-			continue
-		}
-		secrets = append(secrets, v.Value)
-		if u, err := url.Parse(v.Value); err == nil {
-			if pw, ok := u.User.Password(); ok && len(pw) >= 4 {
-				secrets = append(secrets, pw)
-			}
-		}
-	}
-	slices.SortFunc(secrets, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
-	return func(s string) string {
-		for _, secret := range secrets {
-			s = strings.ReplaceAll(s, secret, "[redacted]")
-		}
-		return userinfoPassword.ReplaceAllString(s, "${1}[redacted]@")
-	}
-}
-
-func secretKey(key, dbVar string) bool {
-	if key == dbVar {
-		return true
-	}
-	upper := strings.ToUpper(key)
-	for _, s := range []string{"SECRET", "PASSWORD", "PASSWD", "TOKEN", "KEY", "AUTH", "CREDENTIAL", "PRIVATE", "DATABASE_URL", "DSN"} {
-		if strings.Contains(upper, s) {
-			return true
-		}
-	}
-	return false
 }

@@ -3,7 +3,6 @@ package ops
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 )
@@ -105,7 +104,7 @@ func (dp *Deployer) containerSpec(r *run, spec ContainerSpec, labels map[string]
 // terminal and in a chat's code block alike, or nothing when there is
 // none. Secrets are redacted; what is left out is cut at whole lines.
 func quoteOutput(output string) string {
-	output = strings.TrimRight(RedactSecrets(output), "\n")
+	output = strings.TrimRight(Redactor{}.Redact(output), "\n")
 	if strings.TrimSpace(output) == "" {
 		return ""
 	}
@@ -170,20 +169,4 @@ func givenUp(c ContainerInfo) bool {
 	}
 	restarts := c.RestartPolicy == "always" || c.RestartPolicy == "unless-stopped" || c.RestartPolicy == "on-failure"
 	return !restarts || c.RestartCount >= crashLoopRestarts
-}
-
-// secretPatterns find secret values in text: passwords in URLs and
-// KEY=value or "key": "value" pairs whose key names a secret.
-var secretPatterns = []*regexp.Regexp{
-	regexp.MustCompile(`(://[^:/@\s]*:)[^@\s]+(@)`),
-	regexp.MustCompile(`(?i)((?:password|passwd|secret|token|api[_-]?key|jwt[_-]?secret|authorization)["']?\s*[:=]\s*["']?(?:bearer\s+)?)[^\s"',;&]+()`),
-}
-
-// RedactSecrets replaces the secret values it recognises in text (logs,
-// command output, diagnostics) with ***.
-func RedactSecrets(s string) string {
-	for _, re := range secretPatterns {
-		s = re.ReplaceAllString(s, "${1}***${2}")
-	}
-	return s
 }

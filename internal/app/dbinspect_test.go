@@ -7,13 +7,14 @@ import (
 	"testing"
 
 	"github.com/togather-foundation/togather-chatops/internal/testenv"
+	"github.com/togather-foundation/togather-chatops/ops"
 	"github.com/togather-foundation/togather-chatops/ops/host"
 )
 
 func TestLazyInspectorReadsTheURLAtEachCall(t *testing.T) {
 	dsn := testenv.Postgres(t)
 	envFile := filepath.Join(t.TempDir(), ".env")
-	in := lazyInspector{db: appDB{host: host.Local{}, envFile: envFile, variable: "DATABASE_URL"}}
+	in := lazyInspector{db: appDB{host: host.Local{}, env: ops.Environment{EnvFile: envFile, DatabaseVar: "DATABASE_URL"}}}
 
 	if _, err := in.Size(t.Context()); err == nil || !strings.Contains(err.Error(), "app database URL") {
 		t.Fatalf("Size without an env file: %v, want an app database URL error", err)

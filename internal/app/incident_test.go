@@ -3,11 +3,15 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/togather-foundation/togather-chatops/incidents"
 	"github.com/togather-foundation/togather-chatops/internal/apptest"
 	"github.com/togather-foundation/togather-chatops/internal/slackfake"
 	"github.com/togather-foundation/togather-chatops/ops"
@@ -97,5 +101,148 @@ func TestTwoReplicasRemindOnce(t *testing.T) {
 	}
 	if reminders != 1 {
 		t.Errorf("%d reminders for one due time with two replicas, want 1", reminders)
+	}
+}
+
+// TestConcurrentCriticalAlertsOpenOneIncident sends critical alerts for
+// staging at once: one incident is declared, with one message in the
+// incidents channel, and every alert is on its timeline.
+func TestConcurrentCriticalAlertsOpenOneIncident(t *testing.T) {
+	m := startMaintenanceChat(t, time.Date(2027, 3, 28, 1, 5, 0, 0, time.UTC))
+	const n = 8
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { m.alertNamed(t, fmt.Sprintf("Critical%d", i), "critical", "firing") })
+	}
+	wg.Wait() // each webhook answers once its alert is handled
+
+	m.wantOneIncident(t, n)
+}
+
+// TestConcurrentDeclareClicksOpenOneIncident presses the Declare button of
+// several warning alerts of staging at once: one incident is declared, the
+// other presses are told it is already open, and every alert is on its
+// timeline.
+func TestConcurrentDeclareClicksOpenOneIncident(t *testing.T) {
+	m := startMaintenanceChat(t, time.Date(2027, 3, 28, 1, 5, 0, 0, time.UTC))
+	const n = 8
+	var alerts []slackfake.Message
+	for i := range n {
+		name := fmt.Sprintf("Warning%d", i)
+		m.alertNamed(t, name, "warning", "firing")
+		alerts = append(alerts, m.waitMessage(t, slackfake.InChannel("CWARN"), slackfake.TextContains(name)))
+	}
+	var wg sync.WaitGroup
+	for i, msg := range alerts {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			env, err := m.fake.ClickButton(ctx, slackfake.Click{User: "UALICE", Channel: msg.Channel, MessageTS: msg.TS,
+				ActionID: "alert.declare", Value: fmt.Sprintf(`am:{}:{alertname="Warning%d"}`, i)})
+			if err == nil {
+				_, err = m.fake.WaitAck(ctx, env)
+			}
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	declared, joined := 0, 0
+	deadline := time.Now().Add(30 * time.Second)
+	for declared+joined < n && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		declared, joined = 0, 0
+		for _, r := range m.fake.Ephemerals("CWARN", "UALICE") {
+			text := slackfake.Render(r)
+			switch {
+			case strings.Contains(text, "declared from the alert"):
+				declared++
+			case strings.Contains(text, "is already open for staging"):
+				joined++
+			}
+		}
+	}
+	if declared != 1 || joined != n-1 {
+		t.Errorf("of %d Declare presses %d declared and %d were told one is open, want 1 and %d", n, declared, joined, n-1)
+	}
+	m.wantOneIncident(t, n)
+}
+
+// wantOneIncident checks that one incident is open, with alerts alerts on
+// its timeline and one message in the incidents channel.
+func (m *maintenanceChat) wantOneIncident(t *testing.T, alerts int) {
+	t.Helper()
+	open, err := m.Store.OpenIncidents(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, inc := range open {
+		ids = append(ids, inc.ID)
+	}
+	if len(open) != 1 {
+		t.Fatalf("open incidents of staging = %q, want one", ids)
+	}
+	onTimeline := 0
+	for _, e := range open[0].Timeline {
+		if e.Kind == incidents.KindAlert {
+			onTimeline++
+		}
+	}
+	if onTimeline != alerts {
+		t.Errorf("%s has %d alerts on its timeline, want %d:\n%+v", open[0].ID, onTimeline, alerts, open[0].Timeline)
+	}
+	var parents []string
+	for _, msg := range m.fake.Messages("CINC") {
+		if msg.ThreadTS == "" || msg.ThreadTS == msg.TS {
+			parents = append(parents, slackfake.Render(msg))
+		}
+	}
+	if len(parents) != 1 {
+		t.Errorf("%d messages in the incidents channel, want one:\n%s", len(parents), strings.Join(parents, "\n---\n"))
+	}
+}
+
+// TestDiagnosticsRedactSecretsByValue makes the live slot's /health quote,
+// without their names, a secret-looking variable of the env file, a
+// variable the rotation policy names and the bot's own Slack token: the
+// diagnostics bundle shows none of them.
+func TestDiagnosticsRedactSecretsByValue(t *testing.T) {
+	c := startChatWith(t, false, "secret_rotation: {SIGNUP_PEPPER: 720h}\n")
+	const sessionKey, pepper = "k3y-0f-the-sessi0ns-9f8e7d", "pepper-v4lue-5a4b3c"
+	env, err := os.ReadFile(c.EnvFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apptest.WriteFile(t, c.EnvFile, 0o600, string(env)+"SESSION_KEY="+sessionKey+"\nSIGNUP_PEPPER="+pepper+"\n")
+	secrets := []string{sessionKey, pepper, c.fake.BotToken()}
+	control := strings.TrimSuffix(c.Env.Env.Slots[ops.Blue].HealthURL, "/health") + "/_control"
+	body := fmt.Sprintf(`{"status":"unhealthy","failing_checks":{"database":"login with %s, %s and %s refused"}}`, secrets[0], secrets[1], secrets[2])
+	resp, err := http.Post(control, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	c.slash(t, "UALICE", "incident declare sev2 login fails --env staging")
+	parent := c.waitMessage(t, slackfake.InChannel("CINC"), slackfake.TextContains("INC-1"))
+	c.click(t, "UALICE", parent, "incident.diagnostics")
+	deadline := time.Now().Add(20 * time.Second)
+	for len(c.fake.Uploads()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	ups := c.fake.Uploads()
+	if len(ups) != 1 {
+		t.Fatalf("diagnostics uploads = %+v, want one", ups)
+	}
+	content := string(ups[0].Content)
+	if !strings.Contains(content, "login with ***, *** and *** refused") {
+		t.Errorf("the diagnostics lack the redacted check message:\n%s", content)
+	}
+	for _, s := range secrets {
+		if strings.Contains(content, s) {
+			t.Errorf("the diagnostics show the secret %q:\n%s", s, content)
+		}
 	}
 }

@@ -24,7 +24,8 @@ func incidentPolicy(cfg *config.Config) bot.IncidentPolicy {
 const diagnosticsLogLines = 500
 
 // Diagnostics gathers the live slot's /health answer, the last log lines of
-// its container and the deployment state, with secrets redacted.
+// its container and the deployment state, with every secret the bot knows
+// redacted (its own and the env file's), named or not.
 func (c chatEnvironments) Diagnostics(ctx context.Context, env string) (string, error) {
 	e, err := c.o.Env(env)
 	if err != nil {
@@ -47,7 +48,7 @@ func (c chatEnvironments) Diagnostics(ctx context.Context, env string) (string, 
 		sj, _ := json.MarshalIndent(st, "", "  ")
 		fmt.Fprintf(&b, "\n## deployment-state.json %s\n%s\n", errOrEmpty(err), sj)
 	}
-	return ops.RedactSecrets(b.String()), nil
+	return e.appDB.redactor().Redact(b.String()), nil
 }
 
 func errOrEmpty(err error) string {

@@ -24,11 +24,11 @@ import (
 
 const announcements = "CANN"
 
-// maintenanceRoles: alice runs maintenance; bob only reads.
+// maintenanceRoles: alice runs maintenance and incidents; bob only reads.
 const maintenanceRoles = `timezone: Europe/Berlin
 alerts: {sev1_every: 2s}
 roles:
-  - {name: maintainers, users: [UALICE], commands: [status, "maintenance.*", "snapshot.*", "db.*"], environments: ["*"]}
+  - {name: maintainers, users: [UALICE], commands: [status, "maintenance.*", "snapshot.*", "db.*", "incident.*"], environments: ["*"]}
   - {name: readers, users: [UBOB], commands: [status, maintenance.list], environments: ["*"]}
 `
 
@@ -85,24 +85,32 @@ func (m *maintenanceChat) at(t *testing.T, wall string) {
 	m.clock.Set(v)
 }
 
-// alert posts one Alertmanager group for staging.
+// alert posts the Alertmanager group DiskAlmostFull for staging.
 func (m *maintenanceChat) alert(t *testing.T, status string) {
 	t.Helper()
-	body := `{"version":"4","groupKey":"{}:{alertname=\"DiskAlmostFull\"}","status":"` + status + `","receiver":"chatops",
-	  "groupLabels":{"alertname":"DiskAlmostFull"},"commonLabels":{"alertname":"DiskAlmostFull","severity":"critical","env":"staging"},
+	m.alertNamed(t, "DiskAlmostFull", "critical", status)
+}
+
+// alertNamed posts one Alertmanager group, alertname name of severity, for
+// staging and returns once the bot has handled it.
+func (m *maintenanceChat) alertNamed(t *testing.T, name, severity, status string) {
+	t.Helper()
+	body := `{"version":"4","groupKey":"{}:{alertname=\"` + name + `\"}","status":"` + status + `","receiver":"chatops",
+	  "groupLabels":{"alertname":"` + name + `"},"commonLabels":{"alertname":"` + name + `","severity":"` + severity + `","env":"staging"},
 	  "commonAnnotations":{"summary":"disk 4 % free"},"externalURL":"http://am",
-	  "alerts":[{"status":"` + status + `","labels":{"alertname":"DiskAlmostFull","severity":"critical","env":"staging"},
-	  "annotations":{"summary":"disk 4 % free"},"startsAt":"2027-03-28T01:00:00Z","endsAt":"0001-01-01T00:00:00Z","fingerprint":"f1"}]}`
+	  "alerts":[{"status":"` + status + `","labels":{"alertname":"` + name + `","severity":"` + severity + `","env":"staging"},
+	  "annotations":{"summary":"disk 4 % free"},"startsAt":"2027-03-28T01:00:00Z","endsAt":"0001-01-01T00:00:00Z","fingerprint":"` + name + `"}]}`
 	req, _ := http.NewRequest(http.MethodPost, "http://"+m.bot.Addr()+"/alertmanager", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer am-token")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
+		return
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusAccepted {
 		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("alertmanager webhook: %s %s", resp.Status, b)
+		t.Errorf("alertmanager webhook: %s %s", resp.Status, b)
 	}
 }
 

@@ -81,6 +81,7 @@ func NewOps(cfg *config.Config, o OpsOptions) (*Ops, error) {
 		}
 	}
 	res := &Ops{envs: map[string]*EnvOps{}}
+	botSecrets := ops.NewRedactor(cfg.Secrets.Values()...)
 	hosts := map[string]host.Host{}
 	engines := map[string]*docker.Engine{}
 	var targets []ops.Target
@@ -108,6 +109,7 @@ func NewOps(cfg *config.Config, o OpsOptions) (*Ops, error) {
 			res.engines = append(res.engines, eng)
 		}
 		oe := OpsEnvironment(env)
+		oe.SecretVars = slices.Sorted(maps.Keys(cfg.SecretRotation))
 		ports := map[ops.Slot]int{}
 		for s, spec := range oe.Slots {
 			ports[s] = spec.HostPort
@@ -118,7 +120,7 @@ func NewOps(cfg *config.Config, o OpsOptions) (*Ops, error) {
 		prober := ops.HTTPProber{Client: hc}
 		state := stateFile(env, files)
 		targets = append(targets, ops.Target{Env: oe, Engine: eng, Proxy: proxy, State: state, Prober: prober})
-		db := appDB{host: h, envFile: env.EnvFile, variable: env.DatabaseURLVar}
+		db := appDB{host: h, env: oe, bot: botSecrets}
 		snaps := &lazySnapshots{db: db, opts: pg.SnapshotOptions{Dir: env.Snapshots.Dir, RetentionDays: retentionDays(env), Env: name, Now: o.Now, Files: files,
 			Container: env.Snapshots.DumpContainer(), Exec: eng}}
 		diskFree := ops.DiskFreeOn(files, func(dir string) (uint64, uint64, error) {
@@ -158,7 +160,7 @@ func NewOps(cfg *config.Config, o OpsOptions) (*Ops, error) {
 					hosts[st.Host] = sh
 					res.hosts = append(res.hosts, sh)
 				}
-				deps.StagingMigrator = lazyMigrator{db: appDB{host: sh, envFile: st.EnvFile, variable: st.DatabaseURLVar}}
+				deps.StagingMigrator = lazyMigrator{db: appDB{host: sh, env: OpsEnvironment(st), bot: botSecrets}}
 			}
 			eo.Preflight = ops.NewPreflighter(deps)
 		}
@@ -320,10 +322,12 @@ func retentionDays(env config.Environment) int {
 // appDB finds the application database URL in the app's env file on the
 // host, read at use so a rotated password is picked up without a restart.
 // On a remote host the URL's server is reached through a forward of the
-// host's connection.
+// host's connection. It knows, likewise, the secrets to hide in what the
+// database and its client programs say.
 type appDB struct {
-	host              host.Host
-	envFile, variable string
+	host host.Host
+	env  ops.Environment // its EnvFile, DatabaseVar and SecretVars
+	bot  ops.Redactor    // knows the bot's own secrets
 }
 
 func (a appDB) url() (string, error) {
@@ -360,19 +364,38 @@ func reachDatabase(h host.Host, raw string) (string, error) {
 }
 
 func (a appDB) fileURL() (string, error) {
-	data, err := a.host.Files().ReadFile(a.envFile)
+	f, err := a.envFile()
 	if err != nil {
 		return "", fmt.Errorf("app database URL: %w", err)
 	}
-	f, err := ops.ParseEnvFile(data)
-	if err != nil {
-		return "", fmt.Errorf("app database URL: %s: %w", a.envFile, err)
-	}
-	v := f.Value(a.variable)
+	v := f.Value(a.env.DatabaseVar)
 	if v == "" {
-		return "", fmt.Errorf("app database URL: %s is not set in %s", a.variable, a.envFile)
+		return "", fmt.Errorf("app database URL: %s is not set in %s", a.env.DatabaseVar, a.env.EnvFile)
 	}
 	return v, nil
+}
+
+// envFile reads the environment's env file on the host.
+func (a appDB) envFile() (ops.EnvFile, error) {
+	data, err := a.host.Files().ReadFile(a.env.EnvFile)
+	if err != nil {
+		return ops.EnvFile{}, err
+	}
+	f, err := ops.ParseEnvFile(data)
+	if err != nil {
+		return ops.EnvFile{}, fmt.Errorf("%s: %w", a.env.EnvFile, err)
+	}
+	return f, nil
+}
+
+// redactor knows the bot's secrets and the env file's, read now; only the
+// bot's when the file cannot be read.
+func (a appDB) redactor() ops.Redactor {
+	f, err := a.envFile()
+	if err != nil {
+		return a.bot
+	}
+	return a.bot.With(a.env.EnvSecrets(f)...)
 }
 
 // lazySnapshots is a pg.Snapshotter whose database URL is read from the env
@@ -390,7 +413,7 @@ func (l *lazySnapshots) get() (*pg.Snapshotter, error) {
 		return nil, err
 	}
 	o := l.opts
-	o.DatabaseURL = u
+	o.DatabaseURL, o.Redactor = u, l.db.redactor()
 	return pg.NewSnapshotter(o), nil
 }
 
@@ -502,7 +525,7 @@ func inspect[T any](l lazyInspector, f func(*pg.Inspector) (T, error)) (T, error
 		var zero T
 		return zero, err
 	}
-	return f(pg.NewInspector(u))
+	return f(pg.NewInspector(u, l.db.redactor()))
 }
 
 func (l lazyInspector) Connections(ctx context.Context) ([]ops.ConnState, int, error) {
@@ -623,13 +646,9 @@ func (c chatEnvironments) EnvFileVars(_ context.Context, env string) ([]string, 
 	if err != nil {
 		return nil, err
 	}
-	data, err := e.Host.Files().ReadFile(e.Env.EnvFile)
+	f, err := e.appDB.envFile()
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", e.Env.EnvFile, err)
-	}
-	f, err := ops.ParseEnvFile(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", e.Env.EnvFile, err)
+		return nil, fmt.Errorf("env file of %s: %w", env, err)
 	}
 	names := make([]string, len(f.Vars))
 	for i, v := range f.Vars {

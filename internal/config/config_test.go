@@ -425,6 +425,34 @@ func TestRedacted(t *testing.T) {
 	}
 }
 
+// TestRedactedMasksURLPasswords: the printed configuration shows the user
+// of every URL but not its password, nor a value that is one of the bot's
+// secrets.
+func TestRedactedMasksURLPasswords(t *testing.T) {
+	c := load(t, "testdata/good.yaml", secrets)
+	staging := c.Environments["staging"]
+	staging.PrometheusURL = "https://metrics:pr0m-pa55word@prometheus.internal:9090/"
+	staging.ContainerEnv = map[string]string{
+		"DATABASE_URL": "postgres://togather:app-db-pa55@db:5432/togather?sslmode=disable",
+		"BOT_TOKEN":    secrets["SLACK_BOT_TOKEN"],
+	}
+	c.Environments["staging"] = staging
+	out := c.Redacted()
+	for _, want := range []string{
+		"prometheus_url: https://metrics:***@prometheus.internal:9090/",
+		"DATABASE_URL: postgres://togather:***@db:5432/togather?sslmode=disable",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("Redacted() lacks %q:\n%s", want, out)
+		}
+	}
+	for _, secret := range []string{"pr0m-pa55word", "app-db-pa55", secrets["SLACK_BOT_TOKEN"]} {
+		if strings.Contains(out, secret) {
+			t.Errorf("Redacted() shows %q:\n%s", secret, out)
+		}
+	}
+}
+
 func TestRedactedSecrets(t *testing.T) {
 	tests := []struct {
 		name   string

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/togather-foundation/togather-chatops/ops"
 )
 
 // Secrets are the values read from the environment, never from the file.
@@ -78,6 +80,19 @@ func (s Secrets) vars() []secretVar {
 		{name: EnvDatabaseURL, value: s.DatabaseURL, required: true, redact: redactDatabaseURL},
 		{name: EnvAlertmanagerToken, value: s.AlertmanagerToken, redact: redactToken},
 	}
+}
+
+// Values are the secret values, for a redactor (ops.Redactor) to hide
+// wherever they appear.
+func (s Secrets) Values() []string {
+	var out []string
+	for _, sv := range s.vars() {
+		out = append(out, sv.value)
+	}
+	for _, name := range slices.Sorted(maps.Keys(s.PagingKeys)) {
+		out = append(out, s.PagingKeys[name])
+	}
+	return out
 }
 
 func (s Secrets) validate(v *validator) {
@@ -159,8 +174,16 @@ func hasPassword(u *url.Userinfo) bool {
 }
 
 // Redacted returns the effective configuration as YAML, followed by a
-// secrets section in which no secret value appears.
+// secrets section in which no secret value appears. In the configuration,
+// URLs show their user but not their password (user:***@), and a value
+// that is one of the secrets is hidden too.
 func (c *Config) Redacted() string {
+	var doc yaml.Node
+	if err := doc.Encode(*c); err != nil {
+		// Every field of Config is a plain type yaml.v3 encodes.
+		panic(fmt.Sprintf("config: encode: %v", err))
+	}
+	redactScalars(&doc, ops.NewRedactor(c.Secrets.Values()...))
 	secrets := &yaml.Node{Kind: yaml.MappingNode}
 	for _, sv := range c.Secrets.vars() {
 		secrets.Content = append(secrets.Content,
@@ -173,17 +196,23 @@ func (c *Config) Redacted() string {
 			&yaml.Node{Kind: yaml.ScalarNode, Value: sv.name},
 			&yaml.Node{Kind: yaml.ScalarNode, Value: redactToken(sv), Style: yaml.DoubleQuotedStyle})
 	}
-	out := struct {
-		Config  `yaml:",inline"`
-		Secrets *yaml.Node `yaml:"secrets"`
-	}{*c, secrets}
+	doc.Content = append(doc.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: "secrets"}, secrets)
 
 	var b strings.Builder
 	enc := yaml.NewEncoder(&b)
 	enc.SetIndent(2)
-	if err := enc.Encode(out); err != nil {
-		// Every field of Config is a plain type yaml.v3 encodes.
+	if err := enc.Encode(&doc); err != nil {
 		panic(fmt.Sprintf("config: encode: %v", err))
 	}
 	return b.String()
+}
+
+// redactScalars redacts the value of every scalar under n.
+func redactScalars(n *yaml.Node, r ops.Redactor) {
+	if n.Kind == yaml.ScalarNode {
+		n.Value = r.Redact(n.Value)
+	}
+	for _, child := range n.Content {
+		redactScalars(child, r)
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/togather-foundation/togather-chatops/ops"
+	"github.com/togather-foundation/togather-chatops/ops/host"
 )
 
 // CaddyfileOptions describes a Togather-format Caddyfile served on loopback.
@@ -103,7 +104,7 @@ func StartCaddy(ctx context.Context, dir string, caddyfile []byte, adminAddr str
 	defer logFile.Close()
 
 	c.cmd = exec.Command("caddy", "run", "--config", c.CaddyfilePath, "--adapter", "caddyfile")
-	c.cmd.Env = append(os.Environ(),
+	c.cmd.Env = append(host.ChildEnv(),
 		"XDG_CONFIG_HOME="+filepath.Join(dir, "config"),
 		"XDG_DATA_HOME="+filepath.Join(dir, "data"))
 	c.cmd.Stdout, c.cmd.Stderr = logFile, logFile

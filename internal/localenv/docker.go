@@ -31,6 +31,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/togather-foundation/togather-chatops/internal/testapp"
+	"github.com/togather-foundation/togather-chatops/ops/host"
 )
 
 // TestLabel marks containers and images created for tests and the demo,
@@ -170,7 +171,9 @@ func buildBinary(ctx context.Context) error {
 	out := filepath.Join(dir, "testapp")
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, "./internal/testapp/cmd/testapp")
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	// The Go tool's own settings, where it caches, and how it downloads.
+	cmd.Env = append(host.ChildEnv("GO", "XDG_", "SSL_CERT_", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"),
+		"CGO_ENABLED=0", "GOOS=linux")
 	if output, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("build testapp: go build: %w\n%s", err, output)
 	}

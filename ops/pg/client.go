@@ -23,6 +23,27 @@ type client interface {
 	where() string
 }
 
+// run runs a client program through s.client (see client.run), with the
+// secrets s.opts.Redactor knows hidden in its error: what the program
+// printed may quote them.
+func (s *Snapshotter) run(ctx context.Context, srv server, db, program string, args []string, in io.Reader, out io.Writer) error {
+	err := s.client.run(ctx, srv, db, program, args, in, out)
+	if err == nil {
+		return nil
+	}
+	return redactedError{text: s.opts.Redactor.Redact(err.Error()), err: err}
+}
+
+// redactedError is err with its text redacted; errors.Is and errors.As
+// still see err.
+type redactedError struct {
+	text string
+	err  error
+}
+
+func (e redactedError) Error() string { return e.text }
+func (e redactedError) Unwrap() error { return e.err }
+
 // localClient runs the client programs on the bot's machine.
 type localClient struct{ pgDump, psql string }
 

@@ -14,15 +14,16 @@ import (
 // Inspector reads the application database's statistics views and runs
 // ANALYZE and VACUUM on it, each call over its own short connection.
 type Inspector struct {
-	url string
+	url    string
+	redact ops.Redactor
 }
 
 var _ ops.DatabaseInspector = (*Inspector)(nil)
 
 // NewInspector returns an Inspector of the database at databaseURL
-// (postgres://).
-func NewInspector(databaseURL string) *Inspector {
-	return &Inspector{url: databaseURL}
+// (postgres://); r hides secrets in the text of the queries it lists.
+func NewInspector(databaseURL string, r ops.Redactor) *Inspector {
+	return &Inspector{url: databaseURL, redact: r}
 }
 
 // with runs f on a new connection and wraps its error with what.
@@ -79,14 +80,14 @@ GROUP BY 1 ORDER BY 2 DESC, 1`)
 func (i *Inspector) Slow(ctx context.Context, over time.Duration) ([]ops.SlowQuery, error) {
 	var list []ops.SlowQuery
 	err := i.with(ctx, "slow queries", func(conn *pgx.Conn) (err error) {
-		list, err = slowQueries(ctx, conn, over)
+		list, err = slowQueries(ctx, conn, over, i.redact)
 		return err
 	})
 	return list, err
 }
 
-// slowQueries is Slow over conn.
-func slowQueries(ctx context.Context, conn *pgx.Conn, over time.Duration) ([]ops.SlowQuery, error) {
+// slowQueries is Slow over conn, each query's text redacted.
+func slowQueries(ctx context.Context, conn *pgx.Conn, over time.Duration, redact ops.Redactor) ([]ops.SlowQuery, error) {
 	rows, err := conn.Query(ctx, `
 SELECT pid, extract(epoch FROM running)::float8, state, query
 FROM (SELECT pid, state, query,
@@ -106,7 +107,7 @@ ORDER BY running DESC`, over.Seconds())
 		)
 		err := r.Scan(&q.PID, &secs, &q.State, &q.Query)
 		q.Duration = time.Duration(secs * float64(time.Second))
-		q.Query = clipQuery(q.Query)
+		q.Query = clipQuery(redact.Redact(q.Query)) // clipped after, so no secret is cut in two
 		return q, err
 	})
 }
@@ -227,7 +228,7 @@ func (i *Inspector) Report(ctx context.Context) (ops.DBReport, error) {
 			r.Connections += s.Count
 		}
 		r.MaxConnections = limit
-		if r.LongQueries, err = slowQueries(ctx, conn, ops.SlowQueryThreshold); err != nil {
+		if r.LongQueries, err = slowQueries(ctx, conn, ops.SlowQueryThreshold, i.redact); err != nil {
 			return fmt.Errorf("slow queries: %w", err)
 		}
 		if r.UnusedIndexes, err = unusedIndexes(ctx, conn); err != nil {

@@ -71,7 +71,7 @@ func TestInspector(t *testing.T) {
 	execSQL(t, dsn, churnSQL)
 	execSQL(t, dsn, "DELETE FROM churn WHERE id % 2 = 0")
 	execSQL(t, dsn, "SET enable_seqscan = off; SELECT count(*) FROM churn WHERE used = 7")
-	in := pg.NewInspector(dsn)
+	in := pg.NewInspector(dsn, ops.Redactor{})
 	ctx := t.Context()
 
 	t.Run("size", func(t *testing.T) {
@@ -227,7 +227,7 @@ func testSlow(t *testing.T, in *pg.Inspector, dsn string) {
 }
 
 func TestInspectorUnreachable(t *testing.T) {
-	in := pg.NewInspector("postgres://nobody:secret@127.0.0.1:1/none?connect_timeout=2")
+	in := pg.NewInspector("postgres://nobody:secret@127.0.0.1:1/none?connect_timeout=2", ops.Redactor{})
 	_, _, err := in.Connections(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "connect") || strings.Contains(err.Error(), "secret") {
 		t.Errorf("Connections against a closed port: %v, want a connect error without the password", err)

@@ -16,6 +16,8 @@ import (
 	"sync"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/togather-foundation/togather-chatops/ops/host"
 )
 
 // server is a database URL taken apart for libpq's client programs.
@@ -125,11 +127,11 @@ func (s server) exec(ctx context.Context, sql string) error {
 }
 
 // clientEnv returns the environment of a client program connecting to
-// database db: this process's, with the connection in PG* variables and
-// the password in a temporary password file (mode 0600) that cleanup
-// removes.
+// database db: of this process's, the basics and the PG* variables (never
+// the bot's secrets), with the connection in PG* variables and the
+// password in a temporary password file (mode 0600) that cleanup removes.
 func (s server) clientEnv(db string) (env []string, cleanup func(), err error) {
-	env = os.Environ()
+	env = host.ChildEnv("PG")
 	if s.password != "" {
 		// An inherited PGPASSWORD would win over the password file.
 		env = withoutKey(env, "PGPASSWORD")

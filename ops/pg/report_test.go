@@ -61,7 +61,7 @@ func TestInspectorReport(t *testing.T) {
 
 	execSQL(t, dsn, reportSQL)
 	execSQL(t, dsn, "DELETE FROM rotten WHERE id % 2 = 0; DELETE FROM stale WHERE id % 5 = 0; DELETE FROM healthy WHERE id % 20 = 0")
-	in := pg.NewInspector(dsn)
+	in := pg.NewInspector(dsn, ops.Redactor{})
 
 	var (
 		r     ops.DBReport
@@ -112,7 +112,7 @@ func TestInspectorReport(t *testing.T) {
 }
 
 func TestInspectorReportUnreachable(t *testing.T) {
-	in := pg.NewInspector("postgres://nobody:secret@127.0.0.1:1/none?connect_timeout=2")
+	in := pg.NewInspector("postgres://nobody:secret@127.0.0.1:1/none?connect_timeout=2", ops.Redactor{})
 	_, err := in.Report(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "connect") || strings.Contains(err.Error(), "secret") {
 		t.Errorf("Report against a closed port: %v, want a connect error without the password", err)

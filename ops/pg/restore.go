@@ -226,7 +226,7 @@ func (s *Snapshotter) copySchema(parent context.Context, srv server, db string) 
 	var dumpErr error
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		dumpErr = s.client.run(ctx, srv, srv.database, "pg_dump", []string{"--schema-only", "--no-owner", "--no-acl"}, nil, pw)
+		dumpErr = s.run(ctx, srv, srv.database, "pg_dump", []string{"--schema-only", "--no-owner", "--no-acl"}, nil, pw)
 		if dumpErr != nil {
 			pw.CloseWithError(dumpErr) // psql must not commit a cut schema
 		} else {
@@ -257,7 +257,7 @@ var psqlArgs = []string{"-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", "-"}
 // leaves the database as it was.
 func (s *Snapshotter) psql(ctx context.Context, srv server, db string, src io.Reader) error {
 	script := io.MultiReader(strings.NewReader("BEGIN;\n"), &commitAtEnd{r: src})
-	return s.client.run(ctx, srv, db, "psql", psqlArgs, script, nil)
+	return s.run(ctx, srv, db, "psql", psqlArgs, script, nil)
 }
 
 // commitAtEnd reads r and then a COMMIT, only if r ended cleanly: a script

@@ -43,6 +43,9 @@ type SnapshotOptions struct {
 	// Files is the file system Dir is on (the environment's host); the
 	// bot's own if nil.
 	Files host.Files
+	// Redactor hides secrets in what pg_dump and psql print on stderr,
+	// which errors carry to chat.
+	Redactor ops.Redactor
 }
 
 // Snapshotter takes and restores plain-SQL pg_dump snapshots of one
@@ -232,7 +235,7 @@ func (s *Snapshotter) dump(ctx context.Context, srv server, exported, partial st
 	}
 	stop := reportProgress(progress, &written, start)
 	defer stop()
-	runErr := s.client.run(ctx, srv, srv.database, "pg_dump", append(dumpArgs, "--snapshot="+exported), nil, zw)
+	runErr := s.run(ctx, srv, srv.database, "pg_dump", append(dumpArgs, "--snapshot="+exported), nil, zw)
 	closeErr := zw.Close()
 	if runErr != nil {
 		return 0, "", runErr

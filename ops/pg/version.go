@@ -26,7 +26,7 @@ func (s *Snapshotter) DumpVersions(ctx context.Context) (ops.DumpClient, error) 
 	}
 	d := ops.DumpClient{Where: s.client.where()}
 	var out bytes.Buffer
-	if err := s.client.run(ctx, srv, srv.database, "pg_dump", []string{"--version"}, nil, &out); err != nil {
+	if err := s.run(ctx, srv, srv.database, "pg_dump", []string{"--version"}, nil, &out); err != nil {
 		return d, fmt.Errorf("pg_dump --version: %w", err)
 	}
 	if d.Client, err = parseClientMajor(out.String()); err != nil {

@@ -27,28 +27,73 @@ const incidentColumns = `id, title, sev, env, status, commander, declared_at, re
 // partial index incidents_open_idx has the same predicate.
 const openIncident = `status <> '` + string(incidents.Resolved) + `'`
 
+// openIncidentOf selects the newest incident of environment $1 not
+// resolved.
+const openIncidentOf = `SELECT ` + incidentColumns + ` FROM incidents WHERE env = $1 AND ` + openIncident + `
+	ORDER BY declared_at DESC, id DESC LIMIT 1`
+
 // CreateIncident stores inc with its timeline under a new id, INC-<n> with
 // n from a sequence, and returns it with that id. inc.ID is ignored.
 func (s *Store) CreateIncident(ctx context.Context, inc incidents.Incident) (incidents.Incident, error) {
-	if inc.Title == "" || inc.Sev == "" || inc.Status == "" || inc.DeclaredAt.IsZero() {
-		return incidents.Incident{}, errors.New("create incident: title, severity, status and declaration time are required")
-	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx,
-			`INSERT INTO incidents (id, title, sev, env, status, commander, declared_at, resolved_at,
-			                        last_update_at, escalated, snoozed_until, channel, thread_ts)
-			 VALUES ('INC-' || nextval('incident_seq'), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-			 RETURNING id`,
-			inc.Title, inc.Sev, inc.Env, inc.Status, inc.Commander, inc.DeclaredAt, nullTime(inc.ResolvedAt),
-			nullTime(inc.LastUpdateAt), inc.Escalated, nullTime(inc.SnoozedUntil), inc.Channel, inc.ThreadTS,
-		).Scan(&inc.ID)
-		if err != nil {
-			return err
-		}
-		return appendTimeline(ctx, tx, inc.ID, inc.Timeline)
+		var err error
+		inc, err = insertIncident(ctx, tx, inc)
+		return err
 	})
 	if err != nil {
 		return incidents.Incident{}, fmt.Errorf("create incident: %w", err)
+	}
+	return inc, nil
+}
+
+// CreateIncidentUnlessOpen is CreateIncident unless an incident of inc.Env
+// is open: then it returns that one, with its timeline, and created false.
+// Of callers racing for one environment, across replicas, exactly one
+// creates.
+func (s *Store) CreateIncidentUnlessOpen(ctx context.Context, inc incidents.Incident) (_ incidents.Incident, created bool, err error) {
+	env := inc.Env
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// Held to the commit: the next caller's check sees this insert.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('togather-chatops incident ' || $1, 0))`, env); err != nil {
+			return err
+		}
+		open, err := oneIncident(ctx, tx, openIncidentOf, env)
+		if err == nil {
+			inc = open
+			return nil
+		}
+		if !errors.Is(err, ErrIncidentNotFound) {
+			return err
+		}
+		inc, err = insertIncident(ctx, tx, inc)
+		created = err == nil
+		return err
+	})
+	if err != nil {
+		return incidents.Incident{}, false, fmt.Errorf("create incident of %s unless one is open: %w", env, err)
+	}
+	return inc, created, nil
+}
+
+// insertIncident stores inc with its timeline under a new id and returns it
+// with that id.
+func insertIncident(ctx context.Context, tx pgx.Tx, inc incidents.Incident) (incidents.Incident, error) {
+	if inc.Title == "" || inc.Sev == "" || inc.Status == "" || inc.DeclaredAt.IsZero() {
+		return incidents.Incident{}, errors.New("title, severity, status and declaration time are required")
+	}
+	err := tx.QueryRow(ctx,
+		`INSERT INTO incidents (id, title, sev, env, status, commander, declared_at, resolved_at,
+		                        last_update_at, escalated, snoozed_until, channel, thread_ts)
+		 VALUES ('INC-' || nextval('incident_seq'), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+		 RETURNING id`,
+		inc.Title, inc.Sev, inc.Env, inc.Status, inc.Commander, inc.DeclaredAt, nullTime(inc.ResolvedAt),
+		nullTime(inc.LastUpdateAt), inc.Escalated, nullTime(inc.SnoozedUntil), inc.Channel, inc.ThreadTS,
+	).Scan(&inc.ID)
+	if err != nil {
+		return incidents.Incident{}, err
+	}
+	if err := appendTimeline(ctx, tx, inc.ID, inc.Timeline); err != nil {
+		return incidents.Incident{}, err
 	}
 	return inc, nil
 }
@@ -114,9 +159,7 @@ func (s *Store) OpenIncidents(ctx context.Context) ([]incidents.Incident, error)
 // OpenIncidentFor returns the newest incident of env not resolved, with its
 // timeline; none wraps ErrIncidentNotFound.
 func (s *Store) OpenIncidentFor(ctx context.Context, env string) (incidents.Incident, error) {
-	inc, err := oneIncident(ctx, s.pool,
-		`SELECT `+incidentColumns+` FROM incidents WHERE env = $1 AND `+openIncident+`
-		 ORDER BY declared_at DESC, id DESC LIMIT 1`, env)
+	inc, err := oneIncident(ctx, s.pool, openIncidentOf, env)
 	if err != nil {
 		return incidents.Incident{}, fmt.Errorf("open incident of %s: %w", env, err)
 	}

@@ -317,3 +317,50 @@ func TestIncidentClaimsConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestCreateIncidentUnlessOpenConcurrent races creates for one environment
+// over two stores (replicas): exactly one creates, every caller gets that
+// incident, and another environment still gets its own.
+func TestCreateIncidentUnlessOpenConcurrent(t *testing.T) {
+	s, dsn := newStore(t)
+	stores := []*postgres.Store{s, open(t, dsn)}
+	const callers = 10
+	ids := make(chan string, callers)
+	created := race(t, stores, callers, func(s *postgres.Store) (bool, error) {
+		inc, created, err := s.CreateIncidentUnlessOpen(context.Background(), incidents.Incident{
+			Title: "health-unhealthy", Sev: incidents.SEV2, Env: "production", Status: incidents.Investigating,
+			Commander: "togather-chatops", DeclaredAt: t0,
+			Timeline: []incidents.Entry{{At: t0, Kind: incidents.KindDeclared, By: "togather-chatops", Text: "SEV2 declared"}},
+		})
+		ids <- inc.ID
+		return created, err
+	})
+	close(ids)
+	if created != 1 {
+		t.Errorf("%d of %d concurrent creates for one environment created an incident, want exactly 1", created, callers)
+	}
+	list, err := s.OpenIncidents(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 {
+		t.Fatalf("open incidents = %q, want one", incidentIDs(list))
+	}
+	for id := range ids {
+		if id != list[0].ID {
+			t.Errorf("a caller got incident %q, want the open %s", id, list[0].ID)
+		}
+	}
+
+	other, created2, err := s.CreateIncidentUnlessOpen(t.Context(), incidents.Incident{
+		Title: "disk full", Sev: incidents.SEV2, Env: "staging", Status: incidents.Investigating, DeclaredAt: t0})
+	if err != nil || !created2 || other.ID == list[0].ID {
+		t.Errorf("staging with production open: %s created=%v err=%v, want a new incident", other.ID, created2, err)
+	}
+	resolve(t, s, list[0].ID, t0.Add(time.Hour))
+	again, created3, err := s.CreateIncidentUnlessOpen(t.Context(), incidents.Incident{
+		Title: "again", Sev: incidents.SEV3, Env: "production", Status: incidents.Investigating, DeclaredAt: t0.Add(2 * time.Hour)})
+	if err != nil || !created3 || again.ID == list[0].ID {
+		t.Errorf("production after its incident is resolved: %s created=%v err=%v, want a new incident", again.ID, created3, err)
+	}
+}
