@@ -75,6 +75,14 @@ func (dp *Deployer) recoverOne(ctx context.Context, r *run) bool {
 	if op.Kind == KindDeploy {
 		dp.removeReleaseLeftover(ctx, r)
 	}
+	repaired, err := d.Proxy.SyncFile(ctx)
+	if err != nil {
+		r.finish(ctx, StepNeedsAttention, fmt.Sprintf("%s; what the proxy serves is not known (%v), so nothing was touched", at, err))
+		return true
+	}
+	if repaired != "" {
+		r.note(ctx, repaired)
+	}
 	live, _, err := d.Proxy.LiveSlot(ctx)
 	if err != nil {
 		r.finish(ctx, StepNeedsAttention, fmt.Sprintf("%s; the proxy configuration cannot be read (%v), so nothing was touched", at, err))
