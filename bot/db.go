@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -79,6 +80,11 @@ func (b *Bot) dbMaintenance(ctx context.Context, req Request, db ops.DatabaseIns
 	if p, ok := b.envOps.Policy(cmd.Env); !ok || p.RequireApproval {
 		return b.requestDB(ctx, req, cmd.Env, action, max(p.Approvals, 1), rw)
 	}
+	lease, err := b.holdEnv(ctx, cmd.Env, ops.NewOpID(ops.KindDB, b.now()), req.User, st.sql)
+	if err != nil {
+		return failReply(ctx, rw, "run "+st.sql+" on "+cmd.Env, "Wait for it to finish, then run the command again.", err)
+	}
+	defer lease.Release(ctx)
 	_ = rw.Reply(ctx, Textf(fmt.Sprintf(":broom: Running %s on %s…", st.sql, cmd.Env)))
 	took, err := b.runStatement(ctx, db, cmd.Env, action)
 	if err != nil {
@@ -158,6 +164,17 @@ func (b *Bot) runDB(ctx context.Context, op ops.Operation) (ops.Operation, error
 		return ops.Operation{}, fmt.Errorf("the database of %s is not configured", op.Env)
 	}
 	id := op.ID
+	lease, err := b.holdEnv(ctx, op.Env, id, op.Requester, st.sql)
+	if err != nil {
+		failed, _, terr := b.ops.Transition(context.WithoutCancel(ctx), id, []ops.Step{ops.StepApproved}, ops.StepFailed,
+			ops.JournalEntry{At: b.now(), Step: ops.StepFailed, Phase: ops.PhaseEnd, Detail: fmt.Sprintf("%s was not run: %v", st.sql, err)})
+		if terr != nil {
+			return ops.Operation{}, errors.Join(err, fmt.Errorf("record the refusal of %s: %w", id, terr))
+		}
+		b.finishMessage(ctx, failed)
+		return failed, err
+	}
+	defer lease.Release(ctx)
 	op, moved, err := b.ops.Transition(ctx, id, []ops.Step{ops.StepApproved}, ops.StepLocked, b.note("running "+st.sql))
 	switch {
 	case err != nil:
@@ -177,6 +194,14 @@ func (b *Bot) runDB(ctx context.Context, op ops.Operation) (ops.Operation, error
 	}
 	b.finishMessage(ctx, done)
 	return done, runErr
+}
+
+// holdEnv takes env's lease for one maintenance statement, renewed while
+// it runs, as every operation does: no deploy or rollback runs beside it,
+// and recovery leaves a running one alone.
+func (b *Bot) holdEnv(ctx context.Context, env, owner, holder, sql string) (*ops.Lease, error) {
+	p, _ := b.envOps.Policy(env)
+	return ops.HoldLease(ctx, b.locks, ops.Lock{Env: env, Owner: owner, Holder: holder, Reason: "db " + sql}, p.Lease, b.now)
 }
 
 // fmtElapsed is fmtSpan, with milliseconds under a second.

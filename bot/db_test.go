@@ -105,6 +105,7 @@ func newDB(t *testing.T) *dbFixture {
 		Authorizer:   bot.NewAuthorizer(adminRoles, nil, time.Minute, nil),
 		Auditor:      &auditLog{},
 		Envs:         f.envs,
+		Locks:        &admLocks{},
 		Channels:     bot.Channels{Deploys: "CDEPLOYS"},
 		Logger:       zerolog.Nop(),
 		Now:          func() time.Time { return f.now },

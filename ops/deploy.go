@@ -11,8 +11,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -74,7 +72,7 @@ func NewDeployer(d DeployerDeps) *Deployer {
 		p.HealthInterval = 2 * time.Second
 	}
 	if p.Lease <= 0 {
-		p.Lease = 30 * time.Second
+		p.Lease = DefaultLease
 	}
 	return &Deployer{d: d}
 }
@@ -106,9 +104,9 @@ func NewOpID(kind Kind, now time.Time) string {
 
 // run is one operation in progress.
 type run struct {
-	dp   *Deployer
-	op   Operation
-	lost atomic.Bool // the lock lease was lost to someone else
+	dp    *Deployer
+	op    Operation
+	lease *Lease // the environment's lock, once taken
 	// migrated is set once migrations were applied: undoing the deploy
 	// does not undo them.
 	migrated bool
@@ -134,7 +132,7 @@ func (r *run) record(ctx context.Context, step Step, phase Phase, detail string)
 // step runs fn between a begin and an end entry; on error it writes a fail
 // entry and returns the error.
 func (r *run) step(ctx context.Context, step Step, fn func() (string, error)) error {
-	if r.lost.Load() {
+	if r.lease != nil && r.lease.Lost() {
 		return fmt.Errorf("the lock on %s was lost to another operation; stopping before %s", r.op.Env, step)
 	}
 	if err := r.record(ctx, step, PhaseBegin, ""); err != nil {
@@ -161,42 +159,16 @@ func (r *run) note(ctx context.Context, detail string) {
 	_ = r.record(ctx, r.op.State, PhaseNote, detail)
 }
 
-// lock takes the environment's lease and renews it until the returned
-// release is called.
+// lock takes the environment's lease for the operation and renews it until
+// the returned release is called.
 func (r *run) lock(ctx context.Context) (release func(), err error) {
 	d := r.dp.d
-	l := Lock{Env: r.op.Env, Owner: r.op.ID, Holder: r.op.Requester, Reason: fmt.Sprintf("%s %s", r.op.Kind, r.op.Version),
-		AcquiredAt: d.Now(), ExpiresAt: d.Now().Add(d.Env.Policy.Lease)}
-	if err := d.Locker.Acquire(ctx, l, d.Now()); err != nil {
+	r.lease, err = HoldLease(ctx, d.Locker, Lock{Env: r.op.Env, Owner: r.op.ID, Holder: r.op.Requester,
+		Reason: fmt.Sprintf("%s %s", r.op.Kind, r.op.Version)}, d.Env.Policy.Lease, d.Now)
+	if err != nil {
 		return nil, err
 	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(d.Env.Policy.Lease / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				if err := d.Locker.Renew(rctx, r.op.Env, r.op.ID, d.Now(), d.Env.Policy.Lease); err != nil {
-					r.lost.Store(true)
-				}
-				cancel()
-			}
-		}
-	}()
-	return func() {
-		close(stop)
-		wg.Wait()
-		rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = d.Locker.Release(rctx, r.op.Env, r.op.ID)
-	}, nil
+	return func() { r.lease.Release(ctx) }, nil
 }
 
 // Deploy runs the blue/green deploy: lock → snapshot → migrate → start the

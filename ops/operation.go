@@ -181,6 +181,10 @@ type Proxy interface {
 	// replaced, for Restore.
 	Switch(ctx context.Context, slot Slot) (previous []byte, err error)
 	Restore(ctx context.Context, previous []byte) error
+	// SyncFile makes the saved configuration hold what the proxy runs,
+	// which serves the traffic (a switch may have loaded one and not saved
+	// it), and says what it repaired: "" when they agreed.
+	SyncFile(ctx context.Context) (repaired string, err error)
 }
 
 // SnapshotInfo describes one database snapshot.

@@ -75,6 +75,14 @@ func (dp *Deployer) recoverOne(ctx context.Context, r *run) bool {
 	if op.Kind == KindDeploy {
 		dp.removeReleaseLeftover(ctx, r)
 	}
+	repaired, err := d.Proxy.SyncFile(ctx)
+	if err != nil {
+		r.finish(ctx, StepNeedsAttention, fmt.Sprintf("%s; what the proxy serves is not known (%v), so nothing was touched", at, err))
+		return true
+	}
+	if repaired != "" {
+		r.note(ctx, repaired)
+	}
 	live, _, err := d.Proxy.LiveSlot(ctx)
 	if err != nil {
 		r.finish(ctx, StepNeedsAttention, fmt.Sprintf("%s; the proxy configuration cannot be read (%v), so nothing was touched", at, err))
@@ -212,13 +220,13 @@ func (dp *Deployer) Bake(ctx context.Context, opID string) error {
 	stopped := noted(op, bakeEnded)
 	summarized := noted(op, earlyWatch) || d.Env.Policy.Watch <= earlyWatchAfter
 	var probes, healthy, failures int
-	warned := false
+	warned, waited := false, false
 	t := time.NewTicker(d.Env.Policy.HealthInterval)
 	defer t.Stop()
 	for {
 		now := d.Now()
 		if !stopped && !now.Before(op.BakeUntil) {
-			stopped = dp.stopPrevious(ctx, &op)
+			stopped = dp.stopPrevious(ctx, &op, &waited)
 		}
 		if !summarized && !now.Before(doneAt.Add(earlyWatchAfter)) {
 			dp.noteOp(ctx, &op, dp.watchSummary(ctx, op, earlyWatch, probes, healthy))
@@ -297,20 +305,37 @@ func (dp *Deployer) noteOp(ctx context.Context, op *Operation, detail string) {
 }
 
 // stopPrevious stops the previous slot at the end of the bake window and
-// reports whether the bake is over (false: try again on the next tick).
-func (dp *Deployer) stopPrevious(ctx context.Context, op *Operation) bool {
+// reports whether the bake is over (false: try again on the next tick). It
+// holds the environment's lock while it decides and stops, like any
+// operation: while someone else holds it (a deploy's health gate, a
+// rollback about to serve from that slot) it waits, noting that once in
+// waited.
+func (dp *Deployer) stopPrevious(ctx context.Context, op *Operation, waited *bool) bool {
 	d := dp.d
+	if op.FromSlot == "" {
+		dp.noteOp(ctx, op, bakeEnded+"; the first deploy has no previous slot to stop")
+		return true
+	}
+	name := d.Env.Slots[op.FromSlot].Container
+	lease, err := HoldLease(ctx, d.Locker, Lock{Env: op.Env, Owner: op.ID, Holder: "togather-chatops",
+		Reason: fmt.Sprintf("bake of deploy %s: stopping %s", op.Version, op.FromSlot)}, d.Env.Policy.Lease, d.Now)
+	var held *LockError
+	if err != nil {
+		if errors.As(err, &held) && !*waited {
+			*waited = true
+			dp.noteOp(ctx, op, fmt.Sprintf("the bake deadline passed but %v: %s stays warm until the environment is free", err, name))
+		}
+		return false
+	}
+	defer lease.Release(ctx)
 	var detail string
 	live, _, err := d.Proxy.LiveSlot(ctx)
 	switch {
 	case err != nil:
 		return false
-	case op.FromSlot == "":
-		detail = bakeEnded + "; the first deploy has no previous slot to stop"
 	case live != op.ToSlot:
 		detail = fmt.Sprintf("%s; traffic is on %s now, so %s was left running", bakeEnded, live, op.FromSlot)
 	default:
-		name := d.Env.Slots[op.FromSlot].Container
 		if err := d.Engine.Stop(ctx, name, 10*time.Second); err != nil {
 			detail = fmt.Sprintf("%s; stopping %s failed: %v", bakeEnded, name, err)
 		} else {

@@ -22,6 +22,13 @@ type LiveSlotReader interface {
 	LiveSlot(ctx context.Context) (Slot, int, error)
 }
 
+// RunningSlotReader tells which slot the proxy serves as its running
+// configuration says, which differs from its saved one after a switch
+// interrupted between loading and saving.
+type RunningSlotReader interface {
+	RunningSlot(ctx context.Context) (Slot, int, error)
+}
+
 // Prober reads a slot's /health. It reports every outcome in the Health
 // value and never fails.
 type Prober interface {
@@ -30,10 +37,13 @@ type Prober interface {
 
 // Target is one managed environment with the adapters that reach it.
 type Target struct {
-	Env    Environment
-	Proxy  LiveSlotReader
-	Engine ContainerInspector
-	State  StateFile // nil when the environment keeps no deployment-state.json
+	Env   Environment
+	Proxy LiveSlotReader
+	// Running reads what the proxy serves, which wins over Proxy (its
+	// saved configuration) when they differ; nil takes Proxy's word.
+	Running RunningSlotReader
+	Engine  ContainerInspector
+	State   StateFile // nil when the environment keeps no deployment-state.json
 	// Prober reads health on the environment's host; nil uses the
 	// Service's.
 	Prober Prober
@@ -79,6 +89,9 @@ type EnvStatus struct {
 	LivePort int    // the port the proxy points at
 	ProxyErr string // why Live is unknown
 	Slots    []SlotStatus
+	// FileSlot is the slot the proxy's saved configuration names when it
+	// is not the one the proxy runs; empty when they agree.
+	FileSlot Slot
 	// StateSlot is the live slot deployment-state.json records; empty when
 	// there is no state file or it records none.
 	StateSlot Slot
@@ -98,12 +111,7 @@ func (s *Service) Status(ctx context.Context, env string) (EnvStatus, error) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		slot, port, err := t.Proxy.LiveSlot(ctx)
-		if err != nil {
-			st.ProxyErr = err.Error()
-			return
-		}
-		st.Live, st.LivePort = slot, port
+		st.Live, st.LivePort, st.FileSlot, st.ProxyErr = proxyStatus(ctx, t)
 	}()
 	if t.State != nil {
 		wg.Add(1)
@@ -145,6 +153,28 @@ func (s *Service) Status(ctx context.Context, env string) (EnvStatus, error) {
 	return st, nil
 }
 
+// proxyStatus reads the slot the proxy serves: the running configuration's,
+// with the saved one's as file when it differs.
+func proxyStatus(ctx context.Context, t Target) (live Slot, port int, file Slot, problem string) {
+	saved, savedPort, err := t.Proxy.LiveSlot(ctx)
+	if t.Running == nil {
+		if err != nil {
+			return "", 0, "", err.Error()
+		}
+		return saved, savedPort, "", ""
+	}
+	live, port, rerr := t.Running.RunningSlot(ctx)
+	switch {
+	case rerr != nil && err != nil:
+		return "", 0, "", fmt.Sprintf("%v; and what it runs cannot be read: %v", err, rerr)
+	case rerr != nil:
+		return saved, savedPort, "", fmt.Sprintf("what the proxy runs cannot be read (%v); its saved configuration says %s", rerr, saved)
+	case err == nil && saved != live:
+		return live, port, saved, ""
+	}
+	return live, port, "", ""
+}
+
 // drift lists what an operator should look at: the live slot not running or
 // not serving, a health answer from the wrong slot, or a proxy pointing at a
 // port that is not the live slot's.
@@ -152,6 +182,9 @@ func drift(st EnvStatus) []string {
 	var out []string
 	if st.ProxyErr != "" {
 		out = append(out, "the proxy configuration could not be read: "+st.ProxyErr)
+	}
+	if st.FileSlot != "" {
+		out = append(out, fmt.Sprintf("the Caddyfile says %s but the proxy serves %s (a switch interrupted between loading and saving, or a load by hand): recovering the interrupted operation (reconcile) saves what the proxy runs", st.FileSlot, st.Live))
 	}
 	if st.StateSlot != "" && st.Live != "" && st.StateSlot != st.Live {
 		out = append(out, fmt.Sprintf("deployment-state.json says %s is live but the proxy serves %s: Togather's scripts would recreate the live container; the next deploy or rollback rewrites the file", st.StateSlot, st.Live))

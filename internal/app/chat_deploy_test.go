@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -328,14 +329,7 @@ func TestChatRestoreNeedsApprovalAndRestores(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := pgx.Connect(ctx, c.AppDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close(ctx)
-	if _, err := db.Exec(ctx, "DELETE FROM events"); err != nil {
-		t.Fatal(err)
-	}
+	db := appDB(ctx, t, c.AppDSN, "DELETE FROM events")
 
 	c.slash(t, "UALICE", "snapshot restore staging "+snap.Name)
 	req := c.waitMessage(t, slackfake.InChannel(deploys), slackfake.HasButton("op.approve"), slackfake.TextContains("restore"))
@@ -356,14 +350,7 @@ func TestChatRestoreNeedsApprovalAndRestores(t *testing.T) {
 func TestChatDBMaintenanceNeedsApproval(t *testing.T) {
 	c := startChatWith(t, true, "")
 	ctx := context.Background()
-	db, err := pgx.Connect(ctx, c.AppDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close(ctx)
-	if _, err := db.Exec(ctx, "CREATE TABLE churn (id int); INSERT INTO churn SELECT generate_series(1, 100)"); err != nil {
-		t.Fatal(err)
-	}
+	db := appDB(ctx, t, c.AppDSN, "CREATE TABLE churn (id int); INSERT INTO churn SELECT generate_series(1, 100)")
 
 	c.slash(t, "UALICE", "db staging vacuum")
 	c.waitMessage(t, slackfake.ForUser("UALICE"), slackfake.TextContains("needs approval"))
@@ -403,4 +390,94 @@ func TestUserTextCannotMention(t *testing.T) {
 			t.Errorf("user text reaches Slack as markup; want it escaped as %q:\n%s", want, text)
 		}
 	}
+}
+
+// TestChatDBMaintenanceHoldsTheLock: an approved VACUUM, held up by a
+// lock the test takes in PostgreSQL, holds staging's lease while it runs
+// and renews it: a deploy meanwhile is refused naming the requester, and
+// recovery, even after a lease has passed, leaves it running; once the
+// statement can go on it ends done and leaves no lock.
+func TestChatDBMaintenanceHoldsTheLock(t *testing.T) {
+	c := startChatWith(t, true, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	db := appDB(ctx, t, c.AppDSN, "CREATE TABLE churn (id int); INSERT INTO churn SELECT generate_series(1, 100)")
+	// VACUUM needs SHARE UPDATE EXCLUSIVE on churn: it waits for this
+	// transaction, while pg_dump (ACCESS SHARE) can still read.
+	hold, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = hold.Rollback(context.WithoutCancel(ctx)) }()
+	if _, err := hold.Exec(ctx, "LOCK TABLE churn IN SHARE UPDATE EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+
+	c.slash(t, "UALICE", "db staging vacuum")
+	req := c.waitMessage(t, slackfake.InChannel(deploys), slackfake.HasButton("op.approve"), slackfake.TextContains("VACUUM (ANALYZE)"))
+	c.click(t, "UBOB", req, "op.approve")
+	watch, err := pgx.Connect(ctx, c.AppDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close(ctx)
+	for waiting := false; !waiting; {
+		if err := watch.QueryRow(ctx, "SELECT count(*) > 0 FROM pg_stat_activity WHERE query LIKE 'VACUUM%' AND wait_event_type = 'Lock'").Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the VACUUM never started")
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	// Past one lease (5 s): a lease that was not renewed, or a journal
+	// quiet that long, would have let recovery take the VACUUM for dead.
+	time.Sleep(c.Env.Env.Policy.Lease + time.Second)
+
+	dep, err := c.Deploy(apptest.V2)
+	var le *ops.LockError
+	if !errors.As(err, &le) || le.Held.Holder != "UALICE" || !strings.Contains(err.Error(), "VACUUM") {
+		t.Errorf("deploy during the VACUUM: %s, %v; want refused by UALICE's VACUUM", dep.State, err)
+	}
+	_, err = c.Env.Deployer.Recover(ctx)
+	hist, herr := c.Store.History(ctx, "staging", 5)
+	if herr != nil {
+		t.Fatal(herr)
+	}
+	var vacuum ops.Operation
+	for _, op := range hist {
+		if op.Kind == ops.KindDB {
+			vacuum = op
+		}
+	}
+	if !errors.Is(err, ops.ErrStillRunning) || vacuum.State != ops.StepLocked {
+		t.Errorf("recovery during the VACUUM: %v; the VACUUM is %s, want left running (locked)\n%s", err, vacuum.State, journal(vacuum))
+	}
+
+	if err := hold.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.waitEdit(t, req, "VACUUM (ANALYZE) on staging's database: done")
+	if got, err := c.Store.Get(ctx, vacuum.ID); err != nil || got.State != ops.StepDone {
+		t.Errorf("the VACUUM ended %s (%v), want done", got.State, err)
+	}
+	e := c.DeployEnv
+	e.WantServing(ops.Blue, apptest.V1)
+	e.WantNoLock()
+}
+
+// appDB connects to the application database at dsn for the test and runs
+// setup on it.
+func appDB(ctx context.Context, t *testing.T, dsn, setup string) *pgx.Conn {
+	t.Helper()
+	db, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close(context.Background()) })
+	if _, err := db.Exec(ctx, setup); err != nil {
+		t.Fatal(err)
+	}
+	return db
 }

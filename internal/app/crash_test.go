@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/togather-foundation/togather-chatops/internal/apptest"
 	"github.com/togather-foundation/togather-chatops/internal/testenv"
 	"github.com/togather-foundation/togather-chatops/ops"
+	"github.com/togather-foundation/togather-chatops/ops/caddy"
 )
 
 // TestCrashAtEveryStep kills the terminal deploy with SIGKILL right after
@@ -159,6 +161,66 @@ func TestCrashDuringReleaseCommand(t *testing.T) {
 	e.WantServing(ops.Blue, apptest.V1)
 	if g := e.Container(ops.Green); g.Exists {
 		t.Errorf("green was started: %+v", g)
+	}
+	e.WantNoLock()
+}
+
+// TestCrashBetweenCaddyLoadAndSave kills the deploy at switched:begin and
+// then has Caddy load the green configuration without saving the file, as
+// the first half of a switch does: Caddy serves green, the Caddyfile still
+// says blue. Status reports what Caddy serves; recovery trusts Caddy,
+// keeps the serving green container, saves Caddy's configuration over the
+// file, says so in the journal and ends the deploy done.
+func TestCrashBetweenCaddyLoadAndSave(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash tests need PostgreSQL, Docker and Caddy")
+	}
+	bin := testenv.Binary(t, "./cmd/togather-chatops")
+	e := apptest.NewDeployEnv(t)
+	cmd := exec.Command(bin, "deploy", "staging", apptest.V2, "--no-wait", "--reason", "crash test", "--config", e.ConfigPath)
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+e.StoreDSN, "TOGATHER_CHATOPS_CRASH_AT=switched:begin")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	var exit *exec.ExitError
+	if err := cmd.Run(); !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("deploy was not killed at switched:begin: %v\n%s", err, out.String())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	saved, err := os.ReadFile(e.Caddyfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	green, err := caddy.Rewrite(saved, ops.Green, e.Env.Env.Slots[ops.Green].HostPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Env.Proxy.Load(ctx, green); err != nil {
+		t.Fatal(err)
+	}
+	if slot, _ := e.Serving(); slot != string(ops.Green) {
+		t.Fatalf("after the load Caddy serves %q, want green", slot)
+	}
+
+	st, err := e.Ops.Status(ctx, "staging")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Live != ops.Green || !slices.ContainsFunc(st.Drift, func(d string) bool { return strings.Contains(d, "the Caddyfile says blue") }) {
+		t.Errorf("status: live %q, drift %q; want green, and the file's blue as drift", st.Live, st.Drift)
+	}
+
+	op := recoverTheOne(ctx, t, e)
+	j := journal(op)
+	if op.State != ops.StepDone || !strings.Contains(j, "Caddy served green while the Caddyfile said blue") {
+		t.Errorf("after recovery: %s; want done, the repair of the file journaled:\n%s", op.State, j)
+	}
+	if g := e.Container(ops.Green); !g.Running {
+		t.Fatalf("recovery removed or stopped the serving green container: %+v", g)
+	}
+	e.WantServing(ops.Green, apptest.V2) // Caddy and the repaired file agree
+	if st, err := e.Ops.Status(ctx, "staging"); err != nil || st.Live != ops.Green || len(st.Drift) != 0 {
+		t.Errorf("status after recovery: live %q, drift %q (%v); want green without drift", st.Live, st.Drift, err)
 	}
 	e.WantNoLock()
 }

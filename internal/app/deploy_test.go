@@ -148,13 +148,7 @@ func TestDeployRefusedWhileLocked(t *testing.T) {
 }
 
 func TestBakeStopsThePreviousSlotAndWatchRollsBack(t *testing.T) {
-	e := apptest.NewDeployEnv(t, func(yaml *string, _ *apptest.DeployEnv) {
-		*yaml = strings.Replace(*yaml, "bake: 1h, watch: 1h", "bake: 1s, watch: 20s", 1)
-	})
-	op, err := e.Deploy(apptest.VFlaky)
-	if err != nil {
-		t.Fatalf("deploy: %v", err)
-	}
+	e, op := deployToBake(t, apptest.VFlaky, "20s")
 	e.WantServing(ops.Green, apptest.VFlaky)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -184,14 +178,9 @@ func TestBakeStopsPreviousAndSummarisesTheWatch(t *testing.T) {
 		_, _ = w.Write([]byte(`{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"` + v + `"]}]}}`))
 	}))
 	defer prom.Close()
-	e := apptest.NewDeployEnv(t, func(yaml *string, _ *apptest.DeployEnv) {
-		*yaml = strings.Replace(*yaml, "bake: 1h, watch: 1h", "bake: 1s, watch: 3s", 1)
+	e, op := deployToBake(t, apptest.V2, "3s", func(yaml *string, _ *apptest.DeployEnv) {
 		*yaml = strings.Replace(*yaml, "    migrations:", "    prometheus_url: "+prom.URL+"\n    migrations:", 1)
 	})
-	op, err := e.Deploy(apptest.V2)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := e.Env.Deployer.Bake(ctx, op.ID); err != nil {
@@ -219,4 +208,75 @@ func TestBakeStopsPreviousAndSummarisesTheWatch(t *testing.T) {
 	if err := e.Env.Deployer.Bake(ctx, op.ID); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestBakeWaitsForTheEnvironmentLock holds staging's lock, as a running
+// rollback does, when the bake deadline passes: the bake leaves blue, the
+// slot the rollback is about to serve from, running and says why; once the
+// lock is released the next tick stops blue.
+func TestBakeWaitsForTheEnvironmentLock(t *testing.T) {
+	e, op := deployToBake(t, apptest.V2, "2s")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	locks := e.Store.Locks()
+	held := ops.Lock{Env: "staging", Owner: "rbk_held_by_test", Holder: "UBOB", Reason: "rollback v1.0.0", AcquiredAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
+	if err := locks.Acquire(ctx, held, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	baked := make(chan error, 1)
+	go func() { baked <- e.Env.Deployer.Bake(ctx, op.ID) }()
+
+	waiting := func(j string) bool {
+		return strings.Contains(j, "the bake deadline passed but staging is locked by UBOB")
+	}
+	for j := ""; !waiting(j); {
+		select {
+		case err := <-baked:
+			got, _ := e.Store.Get(ctx, op.ID)
+			t.Fatalf("the bake ended (%v) while staging was locked; blue running: %v; journal:\n%s", err, e.Container(ops.Blue).Running, journal(got))
+		case <-ctx.Done():
+			t.Fatal("the bake never said it waits for the lock")
+		case <-time.After(100 * time.Millisecond):
+			got, err := e.Store.Get(ctx, op.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			j = journal(got)
+		}
+	}
+	if !e.Container(ops.Blue).Running {
+		t.Fatal("the bake stopped blue while staging was locked")
+	}
+	if err := locks.Release(ctx, "staging", held.Owner); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-baked; err != nil {
+		t.Fatalf("bake: %v", err)
+	}
+	if e.Container(ops.Blue).Running {
+		t.Error("blue still runs after the lock was released and the bake ended")
+	}
+	got, err := e.Store.Get(ctx, op.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j := journal(got); !got.Baked || !strings.Contains(j, "bake ended; "+e.Names[ops.Blue]+" stopped") {
+		t.Errorf("baked=%v; want the stop of blue journaled:\n%s", got.Baked, j)
+	}
+	e.WantServing(ops.Green, apptest.V2)
+	e.WantNoLock()
+}
+
+// deployToBake deploys version onto a new environment (with opts) whose
+// bake window is 1 s and whose watch lasts watch.
+func deployToBake(t *testing.T, version, watch string, opts ...apptest.Option) (*apptest.DeployEnv, ops.Operation) {
+	t.Helper()
+	e := apptest.NewDeployEnv(t, append([]apptest.Option{func(yaml *string, _ *apptest.DeployEnv) {
+		*yaml = strings.Replace(*yaml, "bake: 1h, watch: 1h", "bake: 1s, watch: "+watch, 1)
+	}}, opts...)...)
+	op, err := e.Deploy(version)
+	if err != nil {
+		t.Fatalf("deploy: %v", err)
+	}
+	return e, op
 }

@@ -119,7 +119,7 @@ func NewOps(cfg *config.Config, o OpsOptions) (*Ops, error) {
 		hc := host.HTTPClient(h, 5*time.Second)
 		prober := ops.HTTPProber{Client: hc}
 		state := stateFile(env, files)
-		targets = append(targets, ops.Target{Env: oe, Engine: eng, Proxy: proxy, State: state, Prober: prober})
+		targets = append(targets, ops.Target{Env: oe, Engine: eng, Proxy: proxy, Running: proxy, State: state, Prober: prober})
 		db := appDB{host: h, env: oe, bot: botSecrets}
 		snaps := &lazySnapshots{db: db, opts: pg.SnapshotOptions{Dir: env.Snapshots.Dir, RetentionDays: retentionDays(env), Env: name, Now: o.Now, Files: files,
 			Container: env.Snapshots.DumpContainer(), Exec: eng}}
