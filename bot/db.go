@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/togather-foundation/togather-chatops/ops"
@@ -174,7 +175,8 @@ func (b *Bot) runDB(ctx context.Context, op ops.Operation) (ops.Operation, error
 		b.finishMessage(ctx, failed)
 		return failed, err
 	}
-	defer lease.Release(ctx)
+	release := sync.OnceFunc(func() { lease.Release(ctx) })
+	defer release()
 	op, moved, err := b.ops.Transition(ctx, id, []ops.Step{ops.StepApproved}, ops.StepLocked, b.note("running "+st.sql))
 	switch {
 	case err != nil:
@@ -183,6 +185,7 @@ func (b *Bot) runDB(ctx context.Context, op ops.Operation) (ops.Operation, error
 		return ops.Operation{}, fmt.Errorf("start %s: it is %s, no longer approved", id, op.State)
 	}
 	took, runErr := b.runStatement(ctx, db, op.Env, action)
+	release() // before the message says it is done: a deploy asked then must find the environment free
 	end, detail := ops.StepDone, fmt.Sprintf("%s finished in %s", st.sql, fmtElapsed(took))
 	if runErr != nil {
 		end, detail = ops.StepFailed, fmt.Sprintf("%s failed: %v", st.sql, runErr)
